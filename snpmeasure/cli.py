@@ -1,0 +1,281 @@
+"""The snpmeasure command line: arguments in, library calls, results out, errors to exit codes.
+
+Every error the library foresees is printed as one line, ``snpmeasure: error: ...``, on stderr
+with the exit code of its class (README, "Exit codes"); nothing is printed on stdout then.
+Anything else is a bug: exit code 1, and a traceback only with ``--debug``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import ConfigError, SnpMeasureError
+
+PROG = "snpmeasure"
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name=PROG,
+    help="Expected launch measurements of AMD SEV, SEV-ES and SEV-SNP guests.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug",
+                               help="Show a traceback when snpmeasure fails on a bug."),
+) -> None:
+    _state["debug"] = debug
+
+
+def parse_int(flag: str, text: Optional[str]) -> Optional[int]:
+    """An integer flag value in any base Python accepts (0x21, 33, 0b100001)."""
+    if text is None:
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        try:
+            return int(text, 10)  # like sev-snp-measure's int(): leading zeros are decimal
+        except ValueError:
+            raise ConfigError(f"{flag} {text!r} is not an integer") from None
+
+
+# Options shared by every command that takes a launch configuration (defined once).
+OPT_MODE = typer.Option(..., "--mode", metavar="MODE",
+                        help="Guest mode: sev, seves, snp, snp:ovmf-hash or snp:svsm.")
+OPT_VCPUS = typer.Option(None, "--vcpus", metavar="N", help="Number of guest vCPUs.")
+OPT_VCPU_TYPE = typer.Option(None, "--vcpu-type", metavar="CPUTYPE",
+                             help="QEMU CPU model of the vCPUs (EPYC, EPYC-v4, EPYC-Milan, "
+                                  "EPYC-Genoa-v2, EPYC-Turin, ...; any case).")
+OPT_VCPU_SIG = typer.Option(None, "--vcpu-sig", metavar="VALUE",
+                            help="vCPU signature (CPUID 1 EAX), e.g. 0xa00f11.")
+OPT_VCPU_FAMILY = typer.Option(None, "--vcpu-family", metavar="FAMILY", help="vCPU family.")
+OPT_VCPU_MODEL = typer.Option(None, "--vcpu-model", metavar="MODEL", help="vCPU model.")
+OPT_VCPU_STEPPING = typer.Option(None, "--vcpu-stepping", metavar="STEPPING",
+                                 help="vCPU stepping.")
+OPT_VMM_TYPE = typer.Option("QEMU", "--vmm-type", metavar="VMMTYPE",
+                            help="Host VMM: QEMU, ec2 or gce (any case).")
+OPT_OVMF = typer.Option(..., "--ovmf", metavar="PATH", help="OVMF firmware image.")
+OPT_KERNEL = typer.Option(None, "--kernel", metavar="PATH",
+                          help="Kernel for measured direct boot (QEMU -kernel).")
+OPT_INITRD = typer.Option(None, "--initrd", metavar="PATH", help="Initrd (needs --kernel).")
+OPT_APPEND = typer.Option(None, "--append", metavar="CMDLINE",
+                          help="Kernel command line (needs --kernel).")
+OPT_GUEST_FEATURES = typer.Option(None, "--guest-features", metavar="VALUE",
+                                  help="SEV_FEATURES of the SNP VMSAs (default 0x1).")
+OPT_LEGACY = typer.Option(None, "--legacy-vm-type/--no-legacy-vm-type",
+                          help="QEMU's legacy-vm-type: KVM's legacy init leaves the VMSA FPU "
+                               "state (mxcsr, x87_fcw) zero. Default: off for seves and snp, "
+                               "on for snp:svsm.")
+OPT_OVMF_HASH = typer.Option(None, "--snp-ovmf-hash", metavar="HASH",
+                             help="Precalculated hash of the OVMF pages (hex, from "
+                                  "--mode snp:ovmf-hash); the OVMF pages are not rehashed.")
+OPT_SVSM = typer.Option(None, "--svsm", metavar="PATH", help="COCONUT-SVSM binary (snp:svsm).")
+OPT_VARS_SIZE = typer.Option(None, "--vars-size", metavar="SIZE",
+                             help="Size of the OVMF_VARS file in bytes (snp:svsm).")
+OPT_VARS_FILE = typer.Option(None, "--vars-file", metavar="PATH",
+                             help="OVMF_VARS file, whose size is used (snp:svsm).")
+
+
+def build_config(*, mode, ovmf, vcpus, vcpu_type, vcpu_sig, vcpu_family, vcpu_model,
+                 vcpu_stepping, vmm_type, kernel, initrd, append, guest_features, legacy_vm_type,
+                 snp_ovmf_hash, svsm, vars_size, vars_file):
+    """Turn the shared launch options into a MeasurementConfig (ConfigError when invalid)."""
+    from .measure import MeasurementConfig, Mode
+
+    mode = Mode.parse(mode)
+    if vars_size is not None and vars_file is not None:
+        raise ConfigError("--vars-size and --vars-file exclude each other")
+    size = parse_int("--vars-size", vars_size)
+    if vars_file is not None:
+        try:
+            size = os.stat(vars_file).st_size
+        except OSError as exc:
+            from .errors import InputError
+            raise InputError(vars_file, exc.strerror or str(exc)) from None
+    features = parse_int("--guest-features", guest_features)
+    if features is not None and mode.value in ("sev", "seves"):
+        warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES VMSA's "
+                      "SEV_FEATURES are 0)")
+    config = MeasurementConfig(
+        mode=mode,
+        ovmf=ovmf,
+        vcpus=vcpus,
+        vcpu_type=vcpu_type,
+        vcpu_sig=parse_int("--vcpu-sig", vcpu_sig),
+        vcpu_family=parse_int("--vcpu-family", vcpu_family),
+        vcpu_model=parse_int("--vcpu-model", vcpu_model),
+        vcpu_stepping=parse_int("--vcpu-stepping", vcpu_stepping),
+        vmm_type=vmm_type,
+        kernel=kernel,
+        initrd=initrd,
+        append=append,
+        guest_features=0x1 if features is None else features,
+        legacy_vm_type=legacy_vm_type,
+        snp_ovmf_hash=snp_ovmf_hash,
+        svsm=svsm,
+        vars_size=size,
+    )
+    if config.mode.is_snp and config.mode.value != "snp:ovmf-hash" \
+            and not config.guest_features & 0x1:
+        warnings.warn(f"--guest-features {config.guest_features:#x} lacks SNPActive (bit 0), "
+                      "which KVM always sets for SNP guests; no real launch has this measurement")
+    return config
+
+
+@app.command("measure")
+def measure_command(
+    mode: str = OPT_MODE,
+    vcpus: Optional[int] = OPT_VCPUS,
+    vcpu_type: Optional[str] = OPT_VCPU_TYPE,
+    vcpu_sig: Optional[str] = OPT_VCPU_SIG,
+    vcpu_family: Optional[str] = OPT_VCPU_FAMILY,
+    vcpu_model: Optional[str] = OPT_VCPU_MODEL,
+    vcpu_stepping: Optional[str] = OPT_VCPU_STEPPING,
+    vmm_type: str = OPT_VMM_TYPE,
+    ovmf: str = OPT_OVMF,
+    kernel: Optional[str] = OPT_KERNEL,
+    initrd: Optional[str] = OPT_INITRD,
+    append: Optional[str] = OPT_APPEND,
+    guest_features: Optional[str] = OPT_GUEST_FEATURES,
+    legacy_vm_type: Optional[bool] = OPT_LEGACY,
+    output_format: str = typer.Option("hex", "--output-format", metavar="hex|base64",
+                                      help="Measurement output format."),
+    snp_ovmf_hash: Optional[str] = OPT_OVMF_HASH,
+    dump_vmsa: bool = typer.Option(False, "--dump-vmsa",
+                                   help="Write the measured VMSAs to vmsa<N>.bin in the current "
+                                        "directory (or in --vmsa-dir)."),
+    vmsa_dir: Optional[Path] = typer.Option(None, "--vmsa-dir", metavar="DIR",
+                                            help="Write the measured VMSAs to DIR/vmsa<N>.bin "
+                                                 "(implies --dump-vmsa)."),
+    svsm: Optional[str] = OPT_SVSM,
+    vars_size: Optional[str] = OPT_VARS_SIZE,
+    vars_file: Optional[str] = OPT_VARS_FILE,
+    verbose: bool = typer.Option(False, "-v", "--verbose",
+                                 help="Print 'Calculated <MODE> guest measurement: <value>'."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Compute the expected launch measurement (the flags of sev-snp-measure 0.0.13)."""
+    if output_format not in ("hex", "base64"):
+        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
+    config = build_config(
+        mode=mode, ovmf=ovmf, vcpus=vcpus, vcpu_type=vcpu_type, vcpu_sig=vcpu_sig,
+        vcpu_family=vcpu_family, vcpu_model=vcpu_model, vcpu_stepping=vcpu_stepping,
+        vmm_type=vmm_type, kernel=kernel, initrd=initrd, append=append,
+        guest_features=guest_features, legacy_vm_type=legacy_vm_type,
+        snp_ovmf_hash=snp_ovmf_hash, svsm=svsm, vars_size=vars_size, vars_file=vars_file)
+    dump_dir = vmsa_dir if vmsa_dir is not None else (Path(".") if dump_vmsa else None)
+    if dump_dir is not None and not config.mode.has_vmsa:
+        if config.mode.value == "snp:ovmf-hash":
+            warnings.warn("--dump-vmsa is ignored in mode snp:ovmf-hash (no VMSAs are measured)")
+            dump_dir = None
+        else:
+            raise ConfigError(f"--dump-vmsa is not available in mode {config.mode.value} "
+                              "(no VMSAs are measured)")
+    if dump_dir is not None and not dump_dir.is_dir():
+        raise ConfigError(f"--vmsa-dir {str(dump_dir)!r} is not a directory")
+
+    from .measure import measure
+
+    result = measure(config)
+    if dump_dir is not None:
+        from .output import write_atomic
+
+        for index, page in enumerate(result.vmsas):
+            write_atomic(dump_dir / f"vmsa{index}.bin", page)
+    if config.mode.value == "snp:ovmf-hash":
+        # sev-snp-measure prints this seed for --snp-ovmf-hash in hex, whatever the format flags.
+        print(result.hex)
+    elif verbose:
+        print(f"Calculated {config.mode.label} guest measurement: "
+              f"{result.format(output_format)}")
+    else:
+        print(result.format(output_format))
+
+
+def _usage_errors() -> tuple:
+    kinds = []
+    try:
+        from typer.exceptions import TyperException
+        kinds.append(TyperException)
+    except ImportError:  # older typer: click's exceptions
+        pass
+    try:
+        import click
+        kinds.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(f"{PROG}: warning: {message}\n")
+
+
+def _error(message: str) -> None:
+    one_line = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {one_line}\n")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    _state["debug"] = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
+    warnings.showwarning = _show_warning
+    command = typer.main.get_command(app)
+    usage_errors = _usage_errors()
+    try:
+        result = command.main(args=args, prog_name=PROG, standalone_mode=False)
+        sys.stdout.flush()
+        return result if isinstance(result, int) else 0
+    except SnpMeasureError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stderr.write(exc.format_message().rstrip() + "\n")
+            return EXIT_USAGE
+        _error(exc.format_message())
+        return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_INTERNAL
+    except Exception as exc:  # a bug: say so in one line, traceback only with --debug
+        if _state["debug"]:
+            traceback.print_exc()
+        else:
+            _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for a "
+                   "traceback and please report it")
+        return EXIT_INTERNAL
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""SHA-256 hashes of kernel, initrd and command line for measured direct boot.
+
+Files are hashed in chunks, so memory does not grow with their size. The command line is hashed
+with its terminating NUL, as QEMU passes it to the guest; an absent command line is a single NUL.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from .abi.kernel_hashes import PADDED_HASH_TABLE_SIZE, PaddedSevHashTable
+from .errors import InputError
+
+CHUNK_SIZE = 1 << 20
+PAGE_SIZE = 4096
+
+
+def sha256_file(path: str | os.PathLike) -> bytes:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a file") from None
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except PermissionError:
+        raise InputError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+    return digest.digest()
+
+
+def cmdline_bytes(append: str | bytes | None) -> bytes:
+    """The bytes QEMU hands the guest for ``-append``: the command line and its NUL.
+
+    A ``str`` is encoded the way the operating system gave it to us (UTF-8, with any undecodable
+    argv bytes restored), so non-ASCII command lines hash as the bytes QEMU receives.
+    """
+    if append is None:
+        return b"\x00"
+    raw = os.fsencode(append) if isinstance(append, str) else bytes(append)
+    return raw + b"\x00"
+
+
+@dataclass(frozen=True)
+class KernelHashes:
+    """The three SHA-256 values of the SEV kernel hashes table."""
+
+    kernel: bytes
+    initrd: bytes
+    cmdline: bytes
+
+    @classmethod
+    def from_inputs(cls, kernel: str | os.PathLike, initrd: str | os.PathLike | None = None,
+                    append: str | bytes | None = None) -> "KernelHashes":
+        return cls(
+            kernel=sha256_file(kernel),
+            initrd=sha256_file(initrd) if initrd else hashlib.sha256(b"").digest(),
+            cmdline=hashlib.sha256(cmdline_bytes(append)).digest(),
+        )
+
+    def table(self) -> bytes:
+        """The padded hashes table (0xB0 bytes) as QEMU writes it."""
+        return PaddedSevHashTable.build({"table": {
+            "cmdline": {"sha256": self.cmdline},
+            "initrd": {"sha256": self.initrd},
+            "kernel": {"sha256": self.kernel},
+        }})
+
+    def page(self, offset: int, size: int = PAGE_SIZE) -> bytes:
+        """A zero area of ``size`` bytes with the table at ``offset``."""
+        if offset < 0 or offset + PADDED_HASH_TABLE_SIZE > size:
+            raise ValueError(f"hashes table at {offset:#x} does not fit in {size:#x} bytes")
+        return bytes(offset) + self.table() + bytes(size - offset - PADDED_HASH_TABLE_SIZE)
