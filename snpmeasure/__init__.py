@@ -11,13 +11,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Measurement": "measure",
-    "MeasurementConfig": "measure",
-    "Mode": "measure",
-    "LaunchInputs": "measure",
-    "load_inputs": "measure",
-    "measure": "measure",
-    "measure_inputs": "measure",
+    "Measurement": "launch",
+    "MeasurementConfig": "launch",
+    "Mode": "launch",
+    "LaunchInputs": "launch",
+    "load_inputs": "launch",
+    "measure": "launch",
+    "measure_inputs": "launch",
     "Firmware": "firmware",
     "load_firmware": "firmware",
     "parse_firmware": "firmware",

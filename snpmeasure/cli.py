@@ -105,7 +105,7 @@ def build_config(*, mode, ovmf, vcpus, vcpu_type, vcpu_sig, vcpu_family, vcpu_mo
                  vcpu_stepping, vmm_type, kernel, initrd, append, guest_features, legacy_vm_type,
                  snp_ovmf_hash, svsm, vars_size, vars_file):
     """Turn the shared launch options into a MeasurementConfig (ConfigError when invalid)."""
-    from .measure import MeasurementConfig, Mode
+    from .launch import MeasurementConfig, Mode
 
     mode = Mode.parse(mode)
     if vars_size is not None and vars_file is not None:
@@ -200,7 +200,7 @@ def measure_command(
     if dump_dir is not None and not dump_dir.is_dir():
         raise ConfigError(f"--vmsa-dir {str(dump_dir)!r} is not a directory")
 
-    from .measure import measure
+    from .launch import measure
 
     result = measure(config)
     if dump_dir is not None:

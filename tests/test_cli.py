@@ -1,0 +1,226 @@
+"""The command line: output text identical to sev-snp-measure, errors as one line and exit code."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import DATA, ROOT, SAMPLES
+
+from snpmeasure.cli import app, main
+
+OVMF = str(SAMPLES / "OVMF.amdsev.fd")
+SUFFIX = str(DATA / "ovmf_AmdSev_suffix.bin")
+PEER = shutil.which("sev-snp-measure") or os.path.join(os.path.dirname(sys.executable),
+                                                        "sev-snp-measure")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "snpmeasure", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def run_peer(*args, cwd=None):
+    return subprocess.run([PEER, *args], capture_output=True, text=True, cwd=cwd)
+
+
+PEER_COMPATIBLE = [
+    ["--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-Genoa", "--ovmf", OVMF],
+    ["--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf", OVMF, "-v"],
+    ["--mode", "snp", "--vcpus", "2", "--vcpu-sig", "0xa00f11", "--ovmf", OVMF,
+     "--output-format", "base64", "--verbose"],
+    ["--mode", "snp", "--vcpus", "3", "--vcpu-family", "25", "--vcpu-model", "1",
+     "--vcpu-stepping", "1", "--ovmf", OVMF, "--guest-features", "0x21"],
+    ["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC-Rome", "--ovmf", OVMF, "-v"],
+    ["--mode", "sev", "--ovmf", OVMF, "--output-format", "base64", "-v"],
+    ["--mode", "snp", "--vcpus", "1", "--vmm-type", "ec2", "--ovmf", OVMF],
+    ["--mode", "snp", "--vcpus", "1", "--vmm-type", "gce", "--ovmf", OVMF, "-v"],
+    ["--mode", "snp:ovmf-hash", "--ovmf", SUFFIX],
+    ["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf", SUFFIX,
+     "--snp-ovmf-hash", "086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff8c374"
+     "c2a55c467a50da6d466b74"],
+]
+
+
+@pytest.mark.parametrize("args", PEER_COMPATIBLE, ids=lambda a: " ".join(a[:4]))
+def test_output_identical_to_peer(args):
+    ours, peer = run("measure", *args), run_peer(*args)
+    assert peer.returncode == 0, peer.stderr
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == peer.stdout
+    assert ours.stderr == ""
+
+
+def test_dump_vmsa_writes_the_peers_files(tmp_path):
+    args = ["--mode", "snp", "--vcpus", "3", "--vcpu-type", "EPYC-v4", "--ovmf", OVMF,
+            "--dump-vmsa"]
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "peer").mkdir()
+    assert run("measure", *args, cwd=tmp_path / "ours").returncode == 0
+    assert run_peer(*args, cwd=tmp_path / "peer").returncode == 0
+    names = sorted(os.listdir(tmp_path / "peer"))
+    assert names == ["vmsa0.bin", "vmsa1.bin", "vmsa2.bin"]
+    assert sorted(os.listdir(tmp_path / "ours")) == names
+    for name in names:
+        assert (tmp_path / "ours" / name).read_bytes() == (tmp_path / "peer" / name).read_bytes()
+
+
+def test_vmsa_dir_writes_into_the_chosen_directory(tmp_path, capsys):
+    target = tmp_path / "vmsas"
+    target.mkdir()
+    code = main(["measure", "--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC",
+                 "--ovmf", OVMF, "--vmsa-dir", str(target)])
+    assert code == 0
+    assert sorted(p.name for p in target.iterdir()) == ["vmsa0.bin", "vmsa1.bin"]
+    assert all(len(p.read_bytes()) == 4096 for p in target.iterdir())
+    assert capsys.readouterr().out.strip()
+
+
+BAD = [
+    # (args, exit code, words the message must contain)
+    (["--mode", "snp", "--vcpus", "0", "--vcpu-type", "EPYC", "--ovmf", OVMF], 2, "--vcpus"),
+    (["--mode", "snp", "--vcpus", "1", "--ovmf", OVMF], 2, "--vcpu-type"),
+    (["--mode", "snp", "--vcpu-type", "EPYC", "--ovmf", OVMF], 2, "--vcpus"),
+    (["--mode", "snp", "--vcpus", "x", "--vcpu-type", "EPYC", "--ovmf", OVMF], 2, "--vcpus"),
+    (["--mode", "snpx", "--ovmf", OVMF], 2, "--mode"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-Nope", "--ovmf", OVMF], 2,
+     "--vcpu-type"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--vmm-type", "kvm",
+      "--ovmf", OVMF], 2, "--vmm-type"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--guest-features", str(1 << 64),
+      "--ovmf", OVMF], 2, "--guest-features"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--guest-features", "zz",
+      "--ovmf", OVMF], 2, "--guest-features"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--snp-ovmf-hash", "abcd",
+      "--ovmf", OVMF], 2, "--snp-ovmf-hash"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--snp-ovmf-hash", "g" * 96,
+      "--ovmf", OVMF], 2, "--snp-ovmf-hash"),
+    (["--mode", "seves", "--vcpus", "1", "--vcpu-type", "EPYC", "--snp-ovmf-hash", "00" * 48,
+      "--ovmf", OVMF], 2, "--snp-ovmf-hash"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--initrd", OVMF,
+      "--ovmf", OVMF], 2, "--kernel"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--append", "x",
+      "--ovmf", OVMF], 2, "--kernel"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--vcpu-sig", "1",
+      "--ovmf", OVMF], 2, "--vcpu-sig"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-family", "25", "--ovmf", OVMF], 2,
+     "--vcpu-model"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-family", "25", "--vcpu-model", "1",
+      "--vcpu-stepping", "16", "--ovmf", OVMF], 2, "--vcpu-stepping"),
+    (["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF], 2,
+     "--svsm"),
+    (["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+      "--svsm", OVMF], 2, "--vars-size"),
+    (["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+      "--svsm", OVMF, "--vars-size", "1", "--vars-file", OVMF], 2, "--vars-file"),
+    (["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+      "--svsm", OVMF, "--vars-size", "100"], 2, "--vars-size"),
+    (["--mode", "snp:svsm", "--vcpus", "1", "--vmm-type", "ec2", "--ovmf", OVMF,
+      "--svsm", OVMF, "--vars-size", "4096"], 2, "QEMU"),
+    (["--mode", "snp", "--vcpus", "1", "--vmm-type", "ec2", "--legacy-vm-type",
+      "--ovmf", OVMF], 2, "--legacy-vm-type"),
+    (["--mode", "sev", "--ovmf", OVMF, "--dump-vmsa"], 2, "--dump-vmsa"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+      "--output-format", "json"], 2, "--output-format"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF, "--bogus"], 2,
+     "--bogus"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", "/nonexistent/OVMF.fd"],
+     3, "/nonexistent/OVMF.fd"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", str(DATA)], 3,
+     "directory"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF, "--kernel",
+      "/nonexistent/vmlinuz"], 3, "/nonexistent/vmlinuz"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf",
+      str(DATA / "PROVENANCE.md")], 4, "PROVENANCE.md"),
+    (["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf",
+      str(DATA / "ovmf_OvmfX64_suffix.bin"), "--kernel", OVMF], 5, "SNP_KERNEL_HASHES"),
+    (["--mode", "sev", "--ovmf", str(DATA / "ovmf_OvmfX64_suffix.bin"), "--kernel", OVMF], 5,
+     "hash-table"),
+]
+
+
+@pytest.mark.parametrize("args,code,words", BAD, ids=lambda v: str(v)[:60])
+def test_bad_input_is_one_line_with_its_exit_code(args, code, words, capsys):
+    assert main(["measure", *args]) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("snpmeasure: error: ")
+    assert err.count("\n") == 1
+    assert words in err
+    assert "Traceback" not in err
+
+
+def test_errors_through_a_real_process():
+    result = run("measure", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC",
+                 "--ovmf", str(DATA / "PROVENANCE.md"))
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert result.stderr.startswith("snpmeasure: error: ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_internal_errors_are_one_line_unless_debug(monkeypatch, capsys):
+    import snpmeasure.launch as launch
+
+    def broken(config):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(launch, "measure", broken)
+    args = ["measure", "--mode", "sev", "--ovmf", OVMF]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "internal error" in err and "--debug" in err
+    assert main(["--debug", *args]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_version_and_help():
+    for args in (["--version"], ["measure", "--version"]):
+        result = run(*args)
+        assert result.returncode == 0
+        assert result.stdout.startswith("snpmeasure ")
+    result = run("measure", "--help")
+    assert result.returncode == 0
+    for flag in ("--mode", "--vcpus", "--vcpu-type", "--vcpu-sig", "--vcpu-family",
+                 "--vcpu-model", "--vcpu-stepping", "--vmm-type", "--ovmf", "--kernel",
+                 "--initrd", "--append", "--guest-features", "--output-format",
+                 "--snp-ovmf-hash", "--dump-vmsa", "--svsm", "--vars-size", "--vars-file",
+                 "--legacy-vm-type", "--vmsa-dir", "--verbose"):
+        assert flag in result.stdout, flag
+
+
+def test_every_command_has_help_text():
+    import typer
+
+    command = typer.main.get_command(app)
+    for name, sub in command.commands.items():
+        assert (sub.help or "").strip(), name
+        for param in sub.params:
+            if param.name not in ("help",):
+                assert (getattr(param, "help", None) or "").strip(), f"{name} {param.name}"
+
+
+def test_case_insensitive_vmm_and_cpu_type(capsys):
+    base = ["measure", "--mode", "snp", "--vcpus", "2", "--ovmf", OVMF]
+    assert main(base + ["--vcpu-type", "EPYC-Milan", "--vmm-type", "QEMU"]) == 0
+    first = capsys.readouterr().out
+    assert main(base + ["--vcpu-type", "epyc-milan", "--vmm-type", "qemu"]) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_ovmf_hash_mode_ignores_inapplicable_flags_with_a_warning(capsys):
+    assert main(["measure", "--mode", "snp:ovmf-hash", "--ovmf", SUFFIX, "--dump-vmsa"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("086e2e91")
+    assert "warning" in err and "--dump-vmsa" in err
+
+
+def test_guest_features_in_seves_warns_and_keeps_the_peers_value(capsys):
+    args = ["measure", "--mode", "seves", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf", OVMF]
+    assert main(args) == 0
+    plain = capsys.readouterr().out
+    assert main(args + ["--guest-features", "0x21"]) == 0
+    out, err = capsys.readouterr()
+    assert out == plain and "ignored" in err
