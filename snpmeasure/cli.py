@@ -218,6 +218,210 @@ def measure_command(
         print(result.format(output_format))
 
 
+OPT_MODE_OPTIONAL = typer.Option(None, "--mode", metavar="MODE",
+                                 help="Compute the launch digest in this call: guest mode "
+                                      "(snp or snp:svsm) with the measure options.")
+OPT_OVMF_OPTIONAL = typer.Option(None, "--ovmf", metavar="PATH",
+                                 help="OVMF firmware image (with --mode).")
+
+
+def _passphrase(env, file, what):
+    from .keys import read_passphrase
+    return read_passphrase(env, file, what)
+
+
+@app.command("id-block")
+def id_block_command(
+    measurement: Optional[str] = typer.Option(
+        None, "--measurement", metavar="VALUE",
+        help="Launch digest to sign: 96 hex digits or base64 (sev-snp-measure's form)."),
+    id_key: Optional[Path] = typer.Option(None, "--id-key", metavar="PATH",
+                                          help="ID private key: EC P-384, PEM or DER."),
+    idkey: Optional[Path] = typer.Option(None, "--idkey", metavar="PATH",
+                                         help="Same as --id-key (sev-snp-measure spelling; "
+                                              "selects its text output)."),
+    author_key: Optional[Path] = typer.Option(None, "--author-key", metavar="PATH",
+                                              help="Author private key: EC P-384, PEM or DER."),
+    authorkey: Optional[Path] = typer.Option(None, "--authorkey", metavar="PATH",
+                                             help="Same as --author-key (sev-snp-measure "
+                                                  "spelling)."),
+    id_key_passphrase_env: Optional[str] = typer.Option(
+        None, "--id-key-passphrase-env", metavar="VAR",
+        help="Environment variable holding the ID key's passphrase."),
+    id_key_passphrase_file: Optional[Path] = typer.Option(
+        None, "--id-key-passphrase-file", metavar="PATH",
+        help="File whose first line is the ID key's passphrase."),
+    author_key_passphrase_env: Optional[str] = typer.Option(
+        None, "--author-key-passphrase-env", metavar="VAR",
+        help="Environment variable holding the author key's passphrase."),
+    author_key_passphrase_file: Optional[Path] = typer.Option(
+        None, "--author-key-passphrase-file", metavar="PATH",
+        help="File whose first line is the author key's passphrase."),
+    family_id: Optional[str] = typer.Option(None, "--family-id", metavar="ID",
+                                            help="Family ID: 32 hex digits or a UUID "
+                                                 "(default zero)."),
+    image_id: Optional[str] = typer.Option(None, "--image-id", metavar="ID",
+                                           help="Image ID: 32 hex digits or a UUID "
+                                                "(default zero)."),
+    id_version: int = typer.Option(1, "--id-version", metavar="N",
+                                   help="ID block version field (1)."),
+    guest_svn: int = typer.Option(0, "--guest-svn", metavar="N", help="Guest SVN (0)."),
+    policy: str = typer.Option("0x30000", "--policy", metavar="VALUE",
+                               help="Guest policy as a number (QEMU's default 0x30000); the "
+                                    "switches below change single bits of it."),
+    abi_major: Optional[int] = typer.Option(None, "--abi-major", metavar="N",
+                                            help="Policy: minimum ABI major version."),
+    abi_minor: Optional[int] = typer.Option(None, "--abi-minor", metavar="N",
+                                            help="Policy: minimum ABI minor version."),
+    smt: Optional[bool] = typer.Option(None, "--smt/--no-smt", help="Policy bit 16: SMT allowed."),
+    migrate_ma: Optional[bool] = typer.Option(None, "--migrate-ma/--no-migrate-ma",
+                                              help="Policy bit 18: migration agent allowed."),
+    allow_debug: Optional[bool] = typer.Option(None, "--allow-debug/--no-allow-debug",
+                                               help="Policy bit 19: debugging allowed."),
+    single_socket: Optional[bool] = typer.Option(None, "--single-socket/--no-single-socket",
+                                                 help="Policy bit 20: single socket only."),
+    cxl_allowed: Optional[bool] = typer.Option(None, "--cxl-allowed/--no-cxl-allowed",
+                                               help="Policy bit 21: CXL allowed."),
+    mem_aes_256_xts: Optional[bool] = typer.Option(None, "--mem-aes-256-xts/--no-mem-aes-256-xts",
+                                                   help="Policy bit 22: require AES-256-XTS."),
+    rapl_disable: Optional[bool] = typer.Option(None, "--rapl-disable/--no-rapl-disable",
+                                                help="Policy bit 23: require RAPL disabled."),
+    ciphertext_hiding: Optional[bool] = typer.Option(
+        None, "--ciphertext-hiding/--no-ciphertext-hiding",
+        help="Policy bit 24: require ciphertext hiding."),
+    page_swap_disable: Optional[bool] = typer.Option(
+        None, "--page-swap-disable/--no-page-swap-disable",
+        help="Policy bit 25: disable page swap."),
+    output_format: Optional[str] = typer.Option(
+        None, "--output-format", metavar="qemu|json|peer",
+        help="qemu: the sev-snp-guest properties (default); json: blocks, key digests and "
+             "decoded fields; peer: sev-snp-measure's snp-create-id-block text (the default "
+             "with --idkey/--authorkey)."),
+    id_block_out: Optional[Path] = typer.Option(None, "--id-block-out", metavar="PATH",
+                                                help="Also write the 96-byte ID block here."),
+    id_auth_out: Optional[Path] = typer.Option(None, "--id-auth-out", metavar="PATH",
+                                               help="Also write the 4096-byte ID_AUTH here."),
+    mode: Optional[str] = OPT_MODE_OPTIONAL,
+    ovmf: Optional[str] = OPT_OVMF_OPTIONAL,
+    vcpus: Optional[int] = OPT_VCPUS,
+    vcpu_type: Optional[str] = OPT_VCPU_TYPE,
+    vcpu_sig: Optional[str] = OPT_VCPU_SIG,
+    vcpu_family: Optional[str] = OPT_VCPU_FAMILY,
+    vcpu_model: Optional[str] = OPT_VCPU_MODEL,
+    vcpu_stepping: Optional[str] = OPT_VCPU_STEPPING,
+    vmm_type: str = OPT_VMM_TYPE,
+    kernel: Optional[str] = OPT_KERNEL,
+    initrd: Optional[str] = OPT_INITRD,
+    append: Optional[str] = OPT_APPEND,
+    guest_features: Optional[str] = OPT_GUEST_FEATURES,
+    legacy_vm_type: Optional[bool] = OPT_LEGACY,
+    snp_ovmf_hash: Optional[str] = OPT_OVMF_HASH,
+    svsm: Optional[str] = OPT_SVSM,
+    vars_size: Optional[str] = OPT_VARS_SIZE,
+    vars_file: Optional[str] = OPT_VARS_FILE,
+) -> None:
+    """Sign an ID block and ID_AUTH for SNP_LAUNCH_FINISH (QEMU id-block=, id-auth=)."""
+    import json
+
+    from .idblock import IdBlock, parse_digest, sign_id_block
+    from .keys import load_private_key
+    from .policy import build_policy
+
+    legacy_spelling = idkey is not None or authorkey is not None
+    if id_key is not None and idkey is not None:
+        raise ConfigError("--id-key and --idkey are the same option; give one")
+    if author_key is not None and authorkey is not None:
+        raise ConfigError("--author-key and --authorkey are the same option; give one")
+    id_key = id_key if id_key is not None else idkey
+    author_key = author_key if author_key is not None else authorkey
+    fmt = output_format or ("peer" if legacy_spelling else "qemu")
+    if fmt not in ("qemu", "json", "peer"):
+        raise ConfigError(f"--output-format {fmt!r} is not qemu, json or peer")
+    if id_key is None:
+        raise ConfigError("--id-key is required")
+    if (measurement is None) == (mode is None):
+        raise ConfigError("give either --measurement or --mode with the measure options")
+    if measurement is not None:
+        digest = parse_digest(measurement)
+    else:
+        if ovmf is None:
+            raise ConfigError("--mode needs --ovmf")
+        config = build_config(
+            mode=mode, ovmf=ovmf, vcpus=vcpus, vcpu_type=vcpu_type, vcpu_sig=vcpu_sig,
+            vcpu_family=vcpu_family, vcpu_model=vcpu_model, vcpu_stepping=vcpu_stepping,
+            vmm_type=vmm_type, kernel=kernel, initrd=initrd, append=append,
+            guest_features=guest_features, legacy_vm_type=legacy_vm_type,
+            snp_ovmf_hash=snp_ovmf_hash, svsm=svsm, vars_size=vars_size, vars_file=vars_file)
+        if config.mode.value not in ("snp", "snp:svsm"):
+            raise ConfigError(f"an ID block signs an SNP launch digest; mode {config.mode.value} "
+                              "does not give one")
+        from .launch import measure
+        digest = measure(config).digest
+    block = IdBlock(
+        launch_digest=digest, family_id=family_id, image_id=image_id, version=id_version,
+        guest_svn=guest_svn,
+        policy=build_policy(parse_int("--policy", policy), abi_major=abi_major,
+                            abi_minor=abi_minor, smt=smt, migrate_ma=migrate_ma,
+                            debug=allow_debug, single_socket=single_socket,
+                            cxl_allowed=cxl_allowed, mem_aes_256_xts=mem_aes_256_xts,
+                            rapl_disable=rapl_disable, ciphertext_hiding=ciphertext_hiding,
+                            page_swap_disable=page_swap_disable))
+    id_private = load_private_key(
+        id_key, _passphrase(id_key_passphrase_env, id_key_passphrase_file, "ID key"), "ID key")
+    author_private = None
+    if author_key is not None:
+        author_private = load_private_key(
+            author_key,
+            _passphrase(author_key_passphrase_env, author_key_passphrase_file, "author key"),
+            "author key")
+    elif author_key_passphrase_env or author_key_passphrase_file:
+        raise ConfigError("an author key passphrase was given without --author-key")
+    signed = sign_id_block(block, id_private, author_private)
+    if id_block_out is not None or id_auth_out is not None:
+        from .output import write_atomic
+        if id_block_out is not None:
+            write_atomic(id_block_out, signed.id_block)
+        if id_auth_out is not None:
+            write_atomic(id_auth_out, signed.id_auth)
+    if fmt == "json":
+        print(json.dumps(signed.to_json(), indent=2, sort_keys=True))
+    elif fmt == "peer":
+        import base64
+        lines = [signed.qemu_properties.replace(",author-key-enabled=on", ""),
+                 f"id_key_hash: {base64.b64encode(signed.id_key_digest).decode()}"]
+        if signed.author_key_digest is not None:
+            lines.append(f"author_key: {base64.b64encode(signed.author_key_digest).decode()}")
+        print("\n".join(lines))
+    else:
+        print(signed.qemu_properties)
+
+
+@app.command("key-digest")
+def key_digest_command(
+    key: Path = typer.Argument(..., metavar="KEY",
+                               help="Key file: EC P-384 private or public key or certificate, "
+                                    "PEM or DER."),
+    output_format: str = typer.Option("hex", "--output-format", metavar="hex|base64",
+                                      help="Digest output format."),
+    passphrase_env: Optional[str] = typer.Option(
+        None, "--passphrase-env", metavar="VAR",
+        help="Environment variable holding an encrypted private key's passphrase."),
+    passphrase_file: Optional[Path] = typer.Option(
+        None, "--passphrase-file", metavar="PATH",
+        help="File whose first line is an encrypted private key's passphrase."),
+) -> None:
+    """Print the SHA-384 key digest an attestation report carries for KEY (ID or author key)."""
+    import base64
+
+    from .keys import key_digest, load_public_key
+
+    if output_format not in ("hex", "base64"):
+        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
+    public = load_public_key(key, _passphrase(passphrase_env, passphrase_file, "key"), "key")
+    digest = key_digest(public)
+    print(digest.hex() if output_format == "hex" else base64.b64encode(digest).decode())
+
+
 def _usage_errors() -> tuple:
     kinds = []
     try:
