@@ -450,6 +450,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; returns the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     _state["debug"] = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
+    _state["args"] = args
     warnings.showwarning = _show_warning
     command = typer.main.get_command(app)
     usage_errors = _usage_errors()
@@ -478,6 +479,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for a "
                    "traceback and please report it")
         return EXIT_INTERNAL
+
+
+from . import cli_analysis  # noqa: E402,F401  (registers manifest, explain, find, inspect)
 
 
 def main_entry() -> None:

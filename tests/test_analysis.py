@@ -1,0 +1,220 @@
+"""manifest, explain, find and inspect."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from conftest import DATA, ROOT, SAMPLES
+from oracle import peer_measure
+from schema_check import check
+
+from snpmeasure import MeasurementConfig, measure
+from snpmeasure.cli import main
+from snpmeasure.cpu import CPU_TYPES, signature_of_type
+
+OVMF = str(SAMPLES / "OVMF.amdsev.fd")
+SCHEMA = json.loads((ROOT / "docs" / "manifest.schema.json").read_text())
+
+
+def run_json(capsys, args):
+    assert main(args) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def test_manifest_entries_equal_the_peer_and_measure(capsys, empty_file):
+    doc = run_json(capsys, ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-8,16",
+                            "--vcpu-type", "EPYC-v4,EPYC-Milan,EPYC-Genoa-v2,EPYC-Turin",
+                            "--vmm-type", "all", "--guest-features", "0x1,0x21",
+                            "--legacy-vm-type", "on,off", "--kernel", str(empty_file),
+                            "--append", "console=ttyS0"])
+    check(doc, SCHEMA)
+    entries = doc["measurements"]
+    # QEMU: 4 types x 2 features x 2 legacy; ec2/gce: 4 types x 2 features (legacy n/a); x 9
+    assert len(entries) == (16 + 8 + 8) * 9
+    assert doc["cmdline_sha256"] == __import__("hashlib").sha256(b"console=ttyS0\x00").hexdigest()
+    rng = random.Random(4)
+    for entry in rng.sample(entries, 25):
+        peer_ok = entry["legacy_vm_type"] in (False, None)
+        config = MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=entry["vcpus"],
+                                   vcpu_type=entry["vcpu_type"], vmm_type=entry["vmm_type"],
+                                   guest_features=int(entry["guest_features"], 16),
+                                   legacy_vm_type=entry["legacy_vm_type"], kernel=empty_file,
+                                   append="console=ttyS0")
+        assert measure(config).hex == entry["measurement"]
+        if peer_ok:
+            peer = peer_measure("snp", OVMF, vcpus=entry["vcpus"],
+                                vcpu_sig=signature_of_type(entry["vcpu_type"]),
+                                vmm_type=entry["vmm_type"],
+                                guest_features=int(entry["guest_features"], 16),
+                                kernel=str(empty_file), append="console=ttyS0")
+            assert peer.hex() == entry["measurement"]
+
+
+@pytest.mark.parametrize("mode", ["seves", "sev", "snp:svsm"])
+def test_manifest_other_modes(capsys, mode):
+    args = ["manifest", "--mode", mode, "--vcpus", "1-3", "--vcpu-type", "EPYC,EPYC-Rome"]
+    if mode == "snp:svsm":
+        args += ["--ovmf", str(DATA / "svsm_ovmf.fd"), "--svsm", str(DATA / "svsm.bin"),
+                 "--vars-size", "540672"]
+    else:
+        args += ["--ovmf", OVMF]
+    doc = run_json(capsys, args)
+    check(doc, SCHEMA)
+    for entry in doc["measurements"]:
+        kw = dict(mode=mode, vcpus=entry["vcpus"], vcpu_type=entry["vcpu_type"])
+        if mode == "snp:svsm":
+            kw.update(ovmf=DATA / "svsm_ovmf.fd", svsm=DATA / "svsm.bin", vars_size=540672)
+        else:
+            kw.update(ovmf=OVMF)
+        if mode == "sev":
+            kw = dict(mode="sev", ovmf=OVMF)
+        assert measure(MeasurementConfig(**kw)).hex == entry["measurement"]
+    assert len(doc["measurements"]) == (1 if mode == "sev" else 6)
+
+
+def test_manifest_is_deterministic_and_written_atomically(tmp_path, capsys):
+    args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-4", "--vcpu-type", "all"]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(args + ["-o", str(first)]) == 0
+    assert main(args + ["-o", str(second)]) == 0
+    assert capsys.readouterr().out == ""
+    assert first.read_bytes() == second.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+    doc = json.loads(first.read_text())
+    assert [e["vcpu_type"] for e in doc["measurements"][::4]] == list(CPU_TYPES)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--vcpus", "4-1"], "empty"),
+    (["--vcpus", "0-3"], "outside"),
+    (["--vcpus", "1,,2"], "empty item"),
+    (["--vcpu-type", "EPYC,Nope"], "Nope"),
+    (["--vmm-type", "QEMU,xen"], "xen"),
+    (["--legacy-vm-type", "maybe"], "maybe"),
+    (["--guest-features", "0x1,zz"], "zz"),
+])
+def test_manifest_bad_lists(capsys, args, words):
+    base = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type", "EPYC"]
+    assert main(base + args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and words in err and err.count("\n") == 1
+
+
+def test_explain_final_digest_and_page_count(capsys, empty_file):
+    args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "3", "--vcpu-type",
+            "EPYC-Milan", "--kernel", str(empty_file), "--json"]
+    assert main(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = measure(MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=3, vcpu_type="EPYC-Milan",
+                                         kernel=empty_file))
+    assert lines[-1]["digest"] == expected.hex
+    # 1024 firmware pages + sections (9+3+1+1+1+31+1 pages) + 3 VMSAs
+    assert len(lines) == 1024 + 47 + 3
+    assert [line["index"] for line in lines] == list(range(len(lines)))
+    hashes_page = next(line for line in lines if line["gpa"] == "0x810000")
+    assert hashes_page["page_type"] == "NORMAL" and "kernel hashes" in hashes_page["source"]
+    assert main(args[:-1]) == 0
+    table = capsys.readouterr().out
+    assert f"measurement: {expected.hex}" in table and "updates: 1074" in table
+
+
+def test_explain_sev_modes_end_in_the_measurement(capsys):
+    for mode in ("seves", "sev"):
+        args = ["explain", "--mode", mode, "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC",
+                "--json"]
+        assert main(args) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        cfg = MeasurementConfig(mode=mode, ovmf=OVMF, vcpus=2, vcpu_type="EPYC")
+        assert lines[-1]["digest"] == measure(cfg).hex
+        assert len(lines) == (3 if mode == "seves" else 1)
+
+
+@pytest.mark.parametrize("extra,words", [
+    ("--vcpu-type EPYC-Milan", "VMSA of vCPU 0: rdx 0x800f12 -> 0xa00f11"),
+    ("--guest-features 0x21", "sev_features 0x1 -> 0x21"),
+    ("--legacy-vm-type", "mxcsr 0x1f80 -> 0x0"),
+    ("--vcpus 3", "1 more update(s): VMSA of vCPU 2"),
+    ("--vmm-type gce", "metadata section 0"),
+])
+def test_explain_compare_names_the_difference(capsys, extra, words):
+    args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC",
+            "--compare", extra]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert words in out, out
+
+
+def test_explain_compare_equal_configurations(capsys):
+    args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC",
+            "--compare", "--vcpu-type EPYC-v4", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["equal"] is True
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_find_names_hidden_configurations(capsys, seed):
+    rng = random.Random(seed)
+    vmm = rng.choice(["QEMU", "QEMU", "ec2", "gce"])
+    config = dict(mode="snp", ovmf=OVMF, vcpus=rng.randint(1, 96),
+                  vcpu_type=rng.choice(CPU_TYPES), vmm_type=vmm,
+                  guest_features=rng.choice([0x1, 0x21, 0x1 | 1 << rng.randint(1, 63)]))
+    if vmm == "QEMU":
+        config["legacy_vm_type"] = rng.random() < 0.5
+    target = measure(MeasurementConfig(**config)).hex
+    doc = run_json(capsys, ["find", "--ovmf", OVMF, "--measurement", target, "--json",
+                            "--max-vcpus", "96"])
+    assert doc["matches"], config
+    hit = doc["matches"][0]
+    assert (hit["vcpus"], hit["vmm_type"]) == (config["vcpus"], vmm)
+    assert int(hit["guest_features"], 16) == config["guest_features"]
+    if vmm == "QEMU":
+        assert config["vcpu_type"] in hit["vcpu_types"]
+        assert hit["legacy_vm_type"] == config["legacy_vm_type"]
+
+
+def test_find_from_a_report_file(tmp_path, capsys):
+    target = measure(MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=5, vcpu_type="EPYC-Rome"))
+    report = bytearray(0x4A0)
+    report[0:4] = (2).to_bytes(4, "little")
+    report[0x90:0xC0] = target.digest
+    for name, data in (("r.bin", bytes(report)), ("r.hex", report.hex().encode())):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert main(["find", "--ovmf", OVMF, "--report", str(path), "--max-vcpus", "8"]) == 0
+        assert "vcpus=5" in capsys.readouterr().out
+
+
+def test_find_reports_no_match(capsys):
+    args = ["find", "--ovmf", OVMF, "--measurement", "00" * 48, "--max-vcpus", "4"]
+    assert main(args) == 6
+    out, err = capsys.readouterr()
+    assert out == "" and "must differ" in err and err.count("\n") == 1
+
+
+def test_find_seves_measurement(capsys):
+    target = measure(MeasurementConfig(mode="seves", ovmf=OVMF, vcpus=6, vcpu_type="EPYC-Milan",
+                                       legacy_vm_type=True))
+    assert main(["find", "--ovmf", OVMF, "--measurement", target.hex, "--max-vcpus", "8"]) == 0
+    assert "mode=seves vmm-type=QEMU vcpus=6 vcpu-type=EPYC-Milan" in capsys.readouterr().out
+
+
+def test_inspect_json_against_the_known_layout(capsys):
+    info = run_json(capsys, ["inspect", OVMF, "--json"])
+    assert (info["size"], info["gpa"], info["sev_es_reset_address"]) == \
+        (4194304, "0xffc00000", "0x80b004")
+    assert info["hash_table"] == {"gpa": "0x810c00", "size": 0x400}
+    assert info["secret_block"] == {"gpa": "0x810000", "size": 0xC00}
+    sections = info["sev_metadata"]["sections"]
+    assert [(s["gpa"], s["size"], s["type"]) for s in sections] == [
+        ("0x800000", 0x9000, "SNP_SEC_MEM"), ("0x80a000", 0x3000, "SNP_SEC_MEM"),
+        ("0x80d000", 0x1000, "SNP_SECRETS"), ("0x80e000", 0x1000, "CPUID"),
+        ("0x80f000", 0x1000, "SVSM_CAA"), ("0x811000", 0x1F000, "SNP_SEC_MEM"),
+        ("0x810000", 0x1000, "SNP_KERNEL_HASHES")]
+    assert sections[0]["measured"]["gce"].endswith("UNMEASURED page(s)")
+    assert "after all other sections" in sections[3]["measured"]["ec2"]
+    assert info["measured_direct_boot"]["snp"] is True
+    assert len(info["footer_table"]) == 6
+    assert main(["inspect", str(DATA / "ovmf_OvmfX64_suffix.bin")]) == 0
+    assert "SNP: no" in capsys.readouterr().out
+    assert main(["inspect", str(DATA / "PROVENANCE.md")]) == 4
