@@ -196,10 +196,31 @@ def _compare_params(compare: str) -> dict:
     return dict(context.params)
 
 
+OPT_IGVM_PLATFORM = typer.Option("snp", "--platform", metavar="snp|sev-es|sev",
+                                 help="Which platform of the IGVM file to measure.")
+OPT_IGVM_LOADER = typer.Option("igvmmeasure", "--loader", metavar="igvmmeasure|microsoft",
+                               help="Loader rules: coconut-svsm igvmmeasure (QEMU/KVM + SVSM) or "
+                                    "the microsoft/igvm library (Hyper-V, OpenVMM).")
+OPT_NATIVE_ZERO = typer.Option(False, "--native-zero",
+                               help="Measure empty IGVM pages as ZERO pages, not NORMAL zero "
+                                    "pages.")
+OPT_CHECK_KVM = typer.Option(False, "--check-kvm",
+                             help="Refuse IGVM files QEMU/KVM cannot launch as measured: one "
+                                  "VMSA, at 0xFFFFFFFFF000, measured last.")
+
+
 @app.command("explain")
 def explain_command(
-    mode: str = OPT_MODE,
-    ovmf: str = OPT_OVMF,
+    mode: Optional[str] = typer.Option(None, "--mode", metavar="MODE",
+                                       help="Guest mode (not with --igvm)."),
+    ovmf: Optional[str] = typer.Option(None, "--ovmf", metavar="PATH",
+                                       help="OVMF firmware image (not with --igvm)."),
+    igvm: Optional[Path] = typer.Option(None, "--igvm", metavar="FILE",
+                                        help="Explain an IGVM file instead of an OVMF launch."),
+    platform: str = OPT_IGVM_PLATFORM,
+    loader: str = OPT_IGVM_LOADER,
+    native_zero: bool = OPT_NATIVE_ZERO,
+    check_kvm: bool = OPT_CHECK_KVM,
     vcpus: Optional[int] = typer.Option(None, "--vcpus", metavar="N", help="Number of vCPUs."),
     vcpu_type: Optional[str] = typer.Option(None, "--vcpu-type", metavar="CPUTYPE",
                                             help="QEMU CPU model of the vCPUs."),
@@ -231,8 +252,17 @@ def explain_command(
 ) -> None:
     """Every page update of a launch, in order, with its running digest."""
     from .explain import compare as compare_explanations
-    from .explain import explain
+    from .explain import explain, explain_igvm
 
+    if igvm is not None:
+        if mode is not None or ovmf is not None or compare is not None:
+            raise ConfigError("--igvm excludes --mode, --ovmf and --compare")
+        from .igvm import IgvmOptions
+        _print_explanation(explain_igvm(igvm, IgvmOptions(platform, loader, native_zero,
+                                                          check_kvm)), json_lines, wide)
+        return
+    if mode is None or ovmf is None:
+        raise ConfigError("explain needs --mode and --ovmf (or --igvm)")
     params = dict(mode=mode, ovmf=ovmf, vcpus=vcpus, vcpu_type=vcpu_type, vcpu_sig=vcpu_sig,
                   vcpu_family=vcpu_family, vcpu_model=vcpu_model, vcpu_stepping=vcpu_stepping,
                   vmm_type=vmm_type, kernel=kernel, initrd=initrd, append=append,
@@ -263,6 +293,10 @@ def explain_command(
                 for reason in divergence.reasons:
                     print(f"  {reason}")
         return
+    _print_explanation(first, json_lines, wide)
+
+
+def _print_explanation(first, json_lines: bool, wide: bool) -> None:
     if json_lines:
         for step in first.steps:
             print(json.dumps(step.to_json()))
@@ -348,9 +382,63 @@ def inspect_command(
     firmware: Path = typer.Argument(..., metavar="FIRMWARE", help="OVMF or SVSM image."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """What a firmware image declares: layout, footer table, SEV metadata, direct boot."""
+    """What a firmware or IGVM file declares: layout, tables, metadata or directives."""
+    from .igvm import is_igvm
+
+    if is_igvm(firmware):
+        from .inspect_fw import describe_igvm, inspect_igvm
+        info = inspect_igvm(firmware)
+        print(json.dumps(info, indent=2) if json_output else describe_igvm(info))
+        return
     from .firmware import load_firmware
     from .inspect_fw import describe, inspect_firmware
 
     info = inspect_firmware(load_firmware(firmware))
     print(json.dumps(info, indent=2) if json_output else describe(info))
+
+
+@app.command("igvm")
+def igvm_command(
+    file: Path = typer.Argument(..., metavar="FILE", help="IGVM file."),
+    platform: str = OPT_IGVM_PLATFORM,
+    loader: str = OPT_IGVM_LOADER,
+    native_zero: bool = OPT_NATIVE_ZERO,
+    check_kvm: bool = OPT_CHECK_KVM,
+    ignore_id_block: bool = typer.Option(False, "--ignore-id-block",
+                                         help="Print the digest even when the file's ID block "
+                                              "differs from it or does not verify (a warning)."),
+    output_format: str = typer.Option("hex", "--output-format", metavar="hex|base64|json",
+                                      help="Measurement output format."),
+    verbose: bool = typer.Option(False, "-v", "--verbose",
+                                 help="Print 'Calculated <PLATFORM> IGVM measurement: ...'."),
+) -> None:
+    """The launch digest of an IGVM file (SNP by default), checked against its ID block."""
+    import warnings
+
+    from .igvm import IgvmOptions, measure_igvm
+
+    if output_format not in ("hex", "base64", "json"):
+        raise ConfigError(f"--output-format {output_format!r} is not hex, base64 or json")
+    options = IgvmOptions(platform, loader, native_zero, check_kvm)
+    result = measure_igvm(file, options)
+    block = result.id_block
+    if block is not None:
+        problems = []
+        if not block.matches:
+            problems.append(f"the ID block's launch digest {block.ld.hex()} differs from the "
+                            f"computed {result.hex}")
+        if not block.signature_ok:
+            problems.append(f"the ID block does not verify: {block.signature_error}")
+        if problems:
+            if not ignore_id_block:
+                raise VerificationError(f"{file}: " + "; ".join(problems)
+                                        + " (--ignore-id-block to print the digest anyway)")
+            for problem in problems:
+                warnings.warn(f"{file}: {problem}")
+    if output_format == "json":
+        print(json.dumps({"measurement": result.hex, "platform": platform, "loader": loader,
+                          "native_zero": native_zero, "page_updates": result.pages,
+                          "id_block": None if block is None else block.to_json()}, indent=2))
+        return
+    value = result.hex if output_format == "hex" else result.base64
+    print(f"Calculated {platform.upper()} IGVM measurement: {value}" if verbose else value)

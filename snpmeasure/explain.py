@@ -144,3 +144,29 @@ def _reasons(a: Step | None, b: Step | None, first: Explanation, second: Explana
     if not reasons:
         reasons.append("an earlier difference (the chains differ before this update)")
     return reasons
+
+
+def explain_igvm(path, options) -> Explanation:
+    """Every page update an IGVM file's directives produce, with the running digest."""
+    from .igvm import PLATFORMS, IgvmFile, sev_blobs, snp_updates
+    from .abi.igvm import Platform
+
+    steps = []
+    with IgvmFile(path) as igvm:
+        platform = PLATFORMS[options.platform]
+        if platform is Platform.SEV_SNP:
+            engine = SnpLaunchDigest()
+            for index, update in enumerate(snp_updates(igvm, options)):
+                contents = page_contents_digest(update)
+                engine.extend(update.page_type, update.gpa, contents)
+                page = bytes(update.data) if update.page_type is PageType.VMSA else None
+                steps.append(Step(index, update.gpa, update.page_type.name, update.source,
+                                  contents, engine.digest, page))
+            return Explanation(None, bytes(48), tuple(steps))
+        state = hashlib.sha256()
+        for index, (header, blob) in enumerate(sev_blobs(igvm, platform)):
+            state.update(blob)
+            gpa = header.payload.gpa
+            steps.append(Step(index, gpa, header.type_name, header.describe(),
+                              hashlib.sha256(blob).digest(), state.copy().digest()))
+        return Explanation(None, None, tuple(steps))

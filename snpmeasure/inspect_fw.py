@@ -110,3 +110,78 @@ def describe(info: dict) -> str:
             for vmm, rule in s["measured"].items():
                 lines.append(f"        {vmm:<5} {rule}")
     return "\n".join(lines)
+
+
+def inspect_igvm(path) -> dict:
+    """Headers, platforms, policy, directives (with their page updates) and ID block of an IGVM."""
+    from .abi import igvm as L
+    from .igvm import IgvmFile, IgvmOptions, check_id_block, snp_updates
+
+    with IgvmFile(path) as igvm:
+        headers = []
+        for h in igvm.iter_headers():
+            entry = {"index": h.index, "type": h.type_name, "type_value": f"{h.type:#x}",
+                     "offset": f"{h.offset:#x}", "length": h.length}
+            if h.compatibility_mask is not None:
+                entry["compatibility_mask"] = f"{h.compatibility_mask:#x}"
+            if h.payload is not None and h.type != L.HeaderType.SNP_ID_BLOCK:
+                entry["fields"] = {k: (f"{v:#x}" if isinstance(v, int) else bytes(v).hex())
+                                   for k, v in h.payload.items() if not k.startswith("_")}
+            headers.append(entry)
+        platforms = [{"type": L.Platform(h.payload.platform_type).name
+                      if h.payload.platform_type in L.Platform._value2member_map_
+                      else h.payload.platform_type,
+                      "compatibility_mask": f"{h.payload.compatibility_mask:#x}",
+                      "highest_vtl": h.payload.highest_vtl,
+                      "shared_gpa_boundary": f"{h.payload.shared_gpa_boundary:#x}"}
+                     for h in igvm.platforms()]
+        snp = None
+        if any(h.payload.platform_type == L.Platform.SEV_SNP for h in igvm.platforms()):
+            mask = igvm.compatibility_mask(L.Platform.SEV_SNP)
+            per_header: dict = {}
+            from .digest import SnpLaunchDigest
+            engine = SnpLaunchDigest()
+            for update in snp_updates(igvm, IgvmOptions()):
+                engine.update(update)
+                key = update.source.split(" ")[0] + " " + update.source.split(" ")[1]
+                counts = per_header.setdefault(key, {})
+                counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
+            policy = igvm.guest_policy(mask)
+            id_block = check_id_block(igvm, mask, engine.digest)
+            snp = {"compatibility_mask": f"{mask:#x}",
+                   "guest_policy": None if policy is None else f"{policy:#x}",
+                   "measurement": engine.digest.hex(), "page_updates": engine.pages,
+                   "updates_by_directive": per_header,
+                   "id_block": None if id_block is None else id_block.to_json()}
+        return {"path": str(path), "format": "igvm", "format_version": igvm.format_version,
+                "size": igvm.size, "platforms": platforms, "headers": headers, "snp": snp}
+
+
+def describe_igvm(info: dict) -> str:
+    lines = [f"IGVM file     {info['path']} (format version {info['format_version']}, "
+             f"{info['size']} bytes, {len(info['headers'])} headers)"]
+    for p in info["platforms"]:
+        lines.append(f"platform      {p['type']} mask {p['compatibility_mask']} "
+                     f"vtl {p['highest_vtl']}")
+    snp = info["snp"]
+    if snp:
+        lines.append(f"SNP policy    {snp['guest_policy']}")
+        lines.append(f"SNP digest    {snp['measurement']} ({snp['page_updates']} page updates, "
+                     "igvmmeasure rules)")
+        if snp["id_block"]:
+            ib = snp["id_block"]
+            lines.append(f"ID block      ld {'matches' if ib['matches_measurement'] else 'DIFFERS'};"
+                         f" signatures {'verified' if ib['signatures_verified'] else 'INVALID'}")
+    lines.append("headers:")
+    for h in info["headers"]:
+        mask = h.get("compatibility_mask", "")
+        updates = ""
+        if snp:
+            key = f"{h['type']} #{h['index']}"
+            if key in snp["updates_by_directive"]:
+                updates = "  -> " + ", ".join(f"{n} {t}" for t, n in
+                                              snp["updates_by_directive"][key].items())
+        gpa = h.get("fields", {}).get("gpa", "")
+        lines.append(f"  {h['index']:>5}  {h['offset']:>8}  {h['type']:<28} {mask:<6} {gpa}"
+                     f"{updates}")
+    return "\n".join(lines)
