@@ -482,6 +482,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 from . import cli_analysis  # noqa: E402,F401  (registers manifest, explain, find, inspect)
+from . import cli_report  # noqa: E402,F401  (registers report show, report verify)
 
 
 def main_entry() -> None:

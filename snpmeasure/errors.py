@@ -56,6 +56,12 @@ class VerificationError(SnpMeasureError):
     exit_code = 6
 
 
+class SignatureError(VerificationError):
+    """A report signature or its certificate chain does not verify."""
+
+    exit_code = 8
+
+
 class OutputError(SnpMeasureError):
     """An output file cannot be written (or would be written through a symbolic link)."""
 

@@ -1,0 +1,77 @@
+"""The SEV-SNP attestation report (AMD SEV-SNP firmware ABI, ATTESTATION_REPORT; SPEC-NOTES 8).
+
+One declaration covers versions 2, 3 and 5: fields a version does not define are reserved
+(must be zero) in it. Integers little-endian; the signature's r and s are 72-byte little-endian.
+"""
+from __future__ import annotations
+
+from construct import Bytes, Int8ul, Int32ul, Int64ul, Struct
+
+REPORT_SIZE = 0x4A0
+SIGNED_SIZE = 0x2A0
+SUPPORTED_VERSIONS = (2, 3, 5)
+
+AttestationReport = Struct(
+    "version" / Int32ul,             # 0x000
+    "guest_svn" / Int32ul,           # 0x004
+    "policy" / Int64ul,              # 0x008
+    "family_id" / Bytes(16),         # 0x010
+    "image_id" / Bytes(16),          # 0x020
+    "vmpl" / Int32ul,                # 0x030
+    "signature_algo" / Int32ul,      # 0x034
+    "current_tcb" / Int64ul,         # 0x038
+    "platform_info" / Int64ul,       # 0x040
+    "key_info" / Int32ul,            # 0x048 author_key_en, mask_chip_key, signing_key
+    "reserved_0x04c" / Bytes(4),     # 0x04C
+    "report_data" / Bytes(64),       # 0x050
+    "measurement" / Bytes(48),       # 0x090
+    "host_data" / Bytes(32),         # 0x0C0
+    "id_key_digest" / Bytes(48),     # 0x0E0
+    "author_key_digest" / Bytes(48),  # 0x110
+    "report_id" / Bytes(32),         # 0x140
+    "report_id_ma" / Bytes(32),      # 0x160
+    "reported_tcb" / Int64ul,        # 0x180
+    "cpuid_fam_id" / Int8ul,         # 0x188 (v3+)
+    "cpuid_mod_id" / Int8ul,         # 0x189 (v3+)
+    "cpuid_step" / Int8ul,           # 0x18A (v3+)
+    "reserved_0x18b" / Bytes(21),    # 0x18B
+    "chip_id" / Bytes(64),           # 0x1A0
+    "committed_tcb" / Int64ul,       # 0x1E0
+    "current_build" / Int8ul,        # 0x1E8
+    "current_minor" / Int8ul,        # 0x1E9
+    "current_major" / Int8ul,        # 0x1EA
+    "reserved_0x1eb" / Bytes(1),     # 0x1EB
+    "committed_build" / Int8ul,      # 0x1EC
+    "committed_minor" / Int8ul,      # 0x1ED
+    "committed_major" / Int8ul,      # 0x1EE
+    "reserved_0x1ef" / Bytes(1),     # 0x1EF
+    "launch_tcb" / Int64ul,          # 0x1F0
+    "launch_mit_vector" / Int64ul,   # 0x1F8 (v5)
+    "current_mit_vector" / Int64ul,  # 0x200 (v5)
+    "reserved_0x208" / Bytes(152),   # 0x208
+    "signature_r" / Bytes(72),       # 0x2A0
+    "signature_s" / Bytes(72),       # 0x2E8
+    "reserved_0x330" / Bytes(368),   # 0x330
+)
+
+# (offset, size, name, versions in which the range is reserved)
+RESERVED_RANGES = (
+    (0x04C, 4, "reserved 0x04c", (2, 3, 5)),
+    (0x188, 3, "cpuid fields (reserved before version 3)", (2,)),
+    (0x18B, 21, "reserved 0x18b", (2, 3, 5)),
+    (0x1EB, 1, "reserved 0x1eb", (2, 3, 5)),
+    (0x1EF, 1, "reserved 0x1ef", (2, 3, 5)),
+    (0x1F8, 16, "mitigation vectors (reserved before version 5)", (2, 3)),
+    (0x208, 152, "reserved 0x208", (2, 3, 5)),
+    (0x330, 368, "signature reserved 0x330", (2, 3, 5)),
+)
+
+KEY_INFO_RESERVED = ~0x1F & 0xFFFFFFFF
+SIGNING_KEYS = {0: "VCEK", 1: "VLEK", 7: "none"}
+PLATFORM_INFO_BITS = {"smt_enabled": 0, "tsme_enabled": 1, "ecc_enabled": 2,
+                      "rapl_disabled": 3, "ciphertext_hiding_enabled": 4,
+                      "alias_check_complete": 5, "tio_enabled": 7}
+
+# TCB_VERSION layouts: byte index of each component.
+TCB_LAYOUT_MILAN_GENOA = {"boot_loader": 0, "tee": 1, "snp": 6, "microcode": 7}
+TCB_LAYOUT_TURIN = {"fmc": 0, "boot_loader": 1, "tee": 2, "snp": 3, "microcode": 7}
