@@ -1,5 +1,3 @@
-import sys
-
-from .cli import main_entry
+from .main import main_entry
 
 main_entry()

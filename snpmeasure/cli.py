@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from . import __version__
-from .errors import ConfigError, SnpMeasureError
+from .commands import build_config, parse_int, run_measure  # noqa: F401 (used by other modules)
+from .errors import ConfigError
+from .main import PROG, error
 
-PROG = "snpmeasure"
-EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 
 app = typer.Typer(
@@ -49,19 +47,6 @@ def _main_options(
                                help="Show a traceback when snpmeasure fails on a bug."),
 ) -> None:
     _state["debug"] = debug
-
-
-def parse_int(flag: str, text: Optional[str]) -> Optional[int]:
-    """An integer flag value in any base Python accepts (0x21, 33, 0b100001)."""
-    if text is None:
-        return None
-    try:
-        return int(text, 0)
-    except ValueError:
-        try:
-            return int(text, 10)  # like sev-snp-measure's int(): leading zeros are decimal
-        except ValueError:
-            raise ConfigError(f"{flag} {text!r} is not an integer") from None
 
 
 # Options shared by every command that takes a launch configuration (defined once).
@@ -101,52 +86,6 @@ OPT_VARS_FILE = typer.Option(None, "--vars-file", metavar="PATH",
                              help="OVMF_VARS file, whose size is used (snp:svsm).")
 
 
-def build_config(*, mode, ovmf, vcpus, vcpu_type, vcpu_sig, vcpu_family, vcpu_model,
-                 vcpu_stepping, vmm_type, kernel, initrd, append, guest_features, legacy_vm_type,
-                 snp_ovmf_hash, svsm, vars_size, vars_file):
-    """Turn the shared launch options into a MeasurementConfig (ConfigError when invalid)."""
-    from .launch import MeasurementConfig, Mode
-
-    mode = Mode.parse(mode)
-    if vars_size is not None and vars_file is not None:
-        raise ConfigError("--vars-size and --vars-file exclude each other")
-    size = parse_int("--vars-size", vars_size)
-    if vars_file is not None:
-        try:
-            size = os.stat(vars_file).st_size
-        except OSError as exc:
-            from .errors import InputError
-            raise InputError(vars_file, exc.strerror or str(exc)) from None
-    features = parse_int("--guest-features", guest_features)
-    if features is not None and mode.value in ("sev", "seves"):
-        warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES VMSA's "
-                      "SEV_FEATURES are 0)")
-    config = MeasurementConfig(
-        mode=mode,
-        ovmf=ovmf,
-        vcpus=vcpus,
-        vcpu_type=vcpu_type,
-        vcpu_sig=parse_int("--vcpu-sig", vcpu_sig),
-        vcpu_family=parse_int("--vcpu-family", vcpu_family),
-        vcpu_model=parse_int("--vcpu-model", vcpu_model),
-        vcpu_stepping=parse_int("--vcpu-stepping", vcpu_stepping),
-        vmm_type=vmm_type,
-        kernel=kernel,
-        initrd=initrd,
-        append=append,
-        guest_features=0x1 if features is None else features,
-        legacy_vm_type=legacy_vm_type,
-        snp_ovmf_hash=snp_ovmf_hash,
-        svsm=svsm,
-        vars_size=size,
-    )
-    if config.mode.is_snp and config.mode.value != "snp:ovmf-hash" \
-            and not config.guest_features & 0x1:
-        warnings.warn(f"--guest-features {config.guest_features:#x} lacks SNPActive (bit 0), "
-                      "which KVM always sets for SNP guests; no real launch has this measurement")
-    return config
-
-
 @app.command("measure")
 def measure_command(
     mode: str = OPT_MODE,
@@ -181,41 +120,14 @@ def measure_command(
                                  help="Print the version and exit."),
 ) -> None:
     """Compute the expected launch measurement (the flags of sev-snp-measure 0.0.13)."""
-    if output_format not in ("hex", "base64"):
-        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
-    config = build_config(
+    run_measure(
         mode=mode, ovmf=ovmf, vcpus=vcpus, vcpu_type=vcpu_type, vcpu_sig=vcpu_sig,
         vcpu_family=vcpu_family, vcpu_model=vcpu_model, vcpu_stepping=vcpu_stepping,
         vmm_type=vmm_type, kernel=kernel, initrd=initrd, append=append,
         guest_features=guest_features, legacy_vm_type=legacy_vm_type,
-        snp_ovmf_hash=snp_ovmf_hash, svsm=svsm, vars_size=vars_size, vars_file=vars_file)
-    dump_dir = vmsa_dir if vmsa_dir is not None else (Path(".") if dump_vmsa else None)
-    if dump_dir is not None and not config.mode.has_vmsa:
-        if config.mode.value == "snp:ovmf-hash":
-            warnings.warn("--dump-vmsa is ignored in mode snp:ovmf-hash (no VMSAs are measured)")
-            dump_dir = None
-        else:
-            raise ConfigError(f"--dump-vmsa is not available in mode {config.mode.value} "
-                              "(no VMSAs are measured)")
-    if dump_dir is not None and not dump_dir.is_dir():
-        raise ConfigError(f"--vmsa-dir {str(dump_dir)!r} is not a directory")
-
-    from .launch import measure
-
-    result = measure(config)
-    if dump_dir is not None:
-        from .output import write_atomic
-
-        for index, page in enumerate(result.vmsas):
-            write_atomic(dump_dir / f"vmsa{index}.bin", page)
-    if config.mode.value == "snp:ovmf-hash":
-        # sev-snp-measure prints this seed for --snp-ovmf-hash in hex, whatever the format flags.
-        print(result.hex)
-    elif verbose:
-        print(f"Calculated {config.mode.label} guest measurement: "
-              f"{result.format(output_format)}")
-    else:
-        print(result.format(output_format))
+        output_format=output_format, snp_ovmf_hash=snp_ovmf_hash, dump_vmsa=dump_vmsa,
+        vmsa_dir=vmsa_dir, svsm=svsm, vars_size=vars_size, vars_file=vars_file,
+        verbose=verbose)
 
 
 OPT_MODE_OPTIONAL = typer.Option(None, "--mode", metavar="MODE",
@@ -437,54 +349,24 @@ def _usage_errors() -> tuple:
     return tuple(kinds)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    sys.stderr.write(f"{PROG}: warning: {message}\n")
-
-
-def _error(message: str) -> None:
-    one_line = " ".join(str(message).split())
-    sys.stderr.write(f"{PROG}: error: {one_line}\n")
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command line; returns the exit code."""
-    args = sys.argv[1:] if argv is None else list(argv)
+def run_typer(args: List[str]) -> int:
+    """Run ``args`` through the typer app, turning usage errors into one line and exit 2."""
     _state["debug"] = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
     _state["args"] = args
-    warnings.showwarning = _show_warning
     command = typer.main.get_command(app)
-    usage_errors = _usage_errors()
     try:
         result = command.main(args=args, prog_name=PROG, standalone_mode=False)
-        sys.stdout.flush()
-        return result if isinstance(result, int) else 0
-    except SnpMeasureError as exc:
-        _error(str(exc))
-        return exc.exit_code
-    except usage_errors as exc:
+    except _usage_errors() as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.stderr.write(exc.format_message().rstrip() + "\n")
             return EXIT_USAGE
-        _error(exc.format_message())
+        error(exc.format_message())
         return getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
-    except BrokenPipeError:
-        return EXIT_INTERNAL
-    except Exception as exc:  # a bug: say so in one line, traceback only with --debug
-        if _state["debug"]:
-            traceback.print_exc()
-        else:
-            _error(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for a "
-                   "traceback and please report it")
-        return EXIT_INTERNAL
+    sys.stdout.flush()
+    return result if isinstance(result, int) else 0
 
 
 from . import cli_analysis  # noqa: E402,F401  (registers manifest, explain, find, inspect)
 from . import cli_report  # noqa: E402,F401  (registers report show, report verify)
 
-
-def main_entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+from .main import main, main_entry  # noqa: E402,F401  (the entry points live in main.py)

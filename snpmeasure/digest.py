@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 from .abi.snp import DIGEST_SIZE, HASHED_PAGE_TYPES, PAGE_INFO_LENGTH, PageType
 from .plan import PageUpdate

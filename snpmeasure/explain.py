@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 from .abi.snp import PageType
 from .digest import SnpLaunchDigest, page_contents_digest

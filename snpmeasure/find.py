@@ -1,14 +1,13 @@
 """Find the configuration(s) that produce an observed measurement."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from .cpu import CPU_MODELS, CPU_TYPES, cpu_signature
 from .errors import ConfigError
 from .launch import MeasurementConfig, Mode
-from .matrix import MatrixEntry, Matrix, Variant, expand_variants
+from .matrix import Matrix, MatrixEntry, expand_variants
 from .profiles import VMM_TYPES, profile_named
 
 DEFAULT_MAX_VCPUS = 256
@@ -100,7 +99,7 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
     searched = 0
     for mode_name in modes:
         mode = Mode.parse(mode_name)
-        mode_base = dataclasses.replace(base, mode=mode, vcpus=counts[-1] if mode.has_vmsa
+        mode_base = base.replace(mode=mode, vcpus=counts[-1] if mode.has_vmsa
                                         else None, vcpu_type=None, vcpu_sig=0,
                                         vcpu_family=None, vcpu_model=None, vcpu_stepping=None,
                                         legacy_vm_type=None,

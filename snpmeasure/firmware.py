@@ -7,11 +7,10 @@ metadata, and the placement of every metadata section. A :class:`Firmware` that 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-
-import construct
+from collections import namedtuple
 
 from .abi import ovmf as L
+from .abi.codec import CodecError, codec
 from .abi.ovmf import SectionType, section_type_name
 from .errors import FormatError, InputError
 
@@ -22,28 +21,20 @@ FOUR_GIB = 1 << 32
 MAX_FIRMWARE_SIZE = FOUR_GIB
 
 
-@dataclass(frozen=True)
-class TableEntry:
-    """One entry of the footer GUID table."""
+class TableEntry(namedtuple("TableEntry", "guid offset data")):
+    """One entry of the footer GUID table: GUID text, file offset of its data, the data."""
 
-    guid: str
-    offset: int  # file offset of the entry's data
-    data: bytes
+    __slots__ = ()
 
     @property
     def name(self) -> str:
         return L.KNOWN_TABLE_ENTRIES.get(self.guid, "unknown entry")
 
 
-@dataclass(frozen=True)
-class MetadataSection:
-    """One SEV metadata section descriptor."""
+class MetadataSection(namedtuple("MetadataSection", "index gpa size type offset")):
+    """One SEV metadata section descriptor (``offset``: file offset of the descriptor)."""
 
-    index: int
-    gpa: int
-    size: int
-    type: int
-    offset: int  # file offset of the descriptor
+    __slots__ = ()
 
     @property
     def end(self) -> int:
@@ -61,17 +52,17 @@ class MetadataSection:
         return f"metadata section {self.index} ({self.type_name}, {self.gpa:#x}-{self.end - 1:#x})"
 
 
-@dataclass(frozen=True)
-class Firmware:
-    """A validated firmware image and what its footer table and SEV metadata declare."""
+class Firmware(namedtuple("Firmware", "path data gpa table sections has_metadata "
+                                       "metadata_offset", defaults=(None,))):
+    """A validated firmware image and what its footer table and SEV metadata declare:
+    ``path``, ``data`` (the image), ``gpa`` (where it is loaded), ``table`` (TableEntry
+    tuple), ``sections`` (MetadataSection tuple), ``has_metadata``, ``metadata_offset``."""
 
-    path: str
-    data: bytes = field(repr=False)
-    gpa: int
-    table: tuple[TableEntry, ...]
-    sections: tuple[MetadataSection, ...]
-    has_metadata: bool
-    metadata_offset: int | None = None
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return (f"Firmware(path={self.path!r}, size={self.size}, gpa={self.gpa:#x}, "
+                f"table={len(self.table)} entries, sections={len(self.sections)})")
 
     @property
     def size(self) -> int:
@@ -91,7 +82,7 @@ class Firmware:
         item = self.entry(guid)
         if item is None:
             return None
-        return L.ENTRY_PAYLOADS[guid].parse(item.data)
+        return codec(L.ENTRY_PAYLOADS[guid]).parse(item.data)
 
     @property
     def reset_address(self) -> int | None:
@@ -149,7 +140,7 @@ def parse_firmware(data: bytes, path: str = "<firmware>", end_at: int = FOUR_GIB
     """Validate ``data`` as a firmware image ending at GPA ``end_at``; see the module docstring."""
     try:
         return _parse(bytes(data), path, end_at)
-    except construct.ConstructError as exc:  # the single choke point for layout errors
+    except CodecError as exc:  # the single choke point for layout errors
         raise FormatError(path, "layout", str(exc).splitlines()[0]) from None
 
 
@@ -166,9 +157,9 @@ def _parse(data: bytes, path: str, end_at: int) -> Firmware:
     firmware = Firmware(path=path, data=data, gpa=gpa, table=table, sections=(), has_metadata=False)
     for item in table:
         payload = L.ENTRY_PAYLOADS.get(item.guid)
-        if payload is not None and len(item.data) < payload.sizeof():
+        if payload is not None and len(item.data) < codec(payload).size:
             raise FormatError(path, f"footer table entry {item.name} ({item.guid})",
-                              f"holds {len(item.data)} bytes, needs {payload.sizeof()}",
+                              f"holds {len(item.data)} bytes, needs {codec(payload).size}",
                               item.offset)
     meta = firmware._payload(L.SEV_METADATA_OFFSET_GUID)
     if meta is None:
@@ -186,7 +177,8 @@ def _parse_footer_table(data: bytes, path: str) -> tuple[TableEntry, ...]:
     footer_at = footer_end - trailer_size
     if footer_at < 0:
         raise FormatError(path, "footer table", "the file is too small to hold one")
-    footer = L.TableEntryTrailer.parse(data[footer_at:footer_end])
+    trailer_codec = codec("ovmf.TableEntryTrailer")
+    footer = trailer_codec.parse(data[footer_at:footer_end])
     if footer.guid != L.guid_bytes(L.FOOTER_TABLE_GUID):
         raise FormatError(path, "footer table",
                           f"GUID {L.FOOTER_TABLE_GUID} not found {size - footer_at + 16} bytes "
@@ -204,7 +196,7 @@ def _parse_footer_table(data: bytes, path: str) -> tuple[TableEntry, ...]:
             raise FormatError(path, "footer table",
                               f"{cursor - table_start} leftover bytes are too few for an entry",
                               table_start)
-        trailer = L.TableEntryTrailer.parse(data[cursor - trailer_size:cursor])
+        trailer = trailer_codec.parse(data[cursor - trailer_size:cursor])
         guid = L.guid_text(trailer.guid)
         if trailer.length < trailer_size or trailer.length > cursor - table_start:
             raise FormatError(path, f"footer table entry {guid} length",
@@ -230,7 +222,7 @@ def _parse_metadata(data: bytes, path: str, offset_from_end: int):
     if raw[:4] != L.SEV_METADATA_SIGNATURE:
         raise FormatError(path, "SEV metadata signature",
                           f"{raw[:4]!r} is not {L.SEV_METADATA_SIGNATURE!r}", start)
-    header = L.SevMetadataHeader.parse(raw)
+    header = codec("ovmf.SevMetadataHeader").parse(raw)
     if header.version != L.SEV_METADATA_VERSION:
         raise FormatError(path, "SEV metadata version",
                           f"{header.version} is not {L.SEV_METADATA_VERSION}", start + 8)
@@ -245,7 +237,7 @@ def _parse_metadata(data: bytes, path: str, offset_from_end: int):
     sections = []
     for index in range(header.num_desc):
         at = start + L.SEV_METADATA_HEADER_SIZE + index * L.SEV_METADATA_SECTION_SIZE
-        desc = L.SevMetadataSection.parse(data[at:at + L.SEV_METADATA_SECTION_SIZE])
+        desc = codec("ovmf.SevMetadataSection").parse(data[at:at + L.SEV_METADATA_SECTION_SIZE])
         sections.append(MetadataSection(index=index, gpa=desc.gpa, size=desc.size,
                                         type=desc.type, offset=at))
     return tuple(sections), start

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from .abi import id_block as L
+from .abi.codec import codec
 from .errors import ConfigError, VerificationError
 from .keys import key_digest, public_key_from_sev, sev_public_key, sign, verify
 from .policy import DEFAULT_POLICY, check_policy, decode_policy
@@ -77,7 +78,7 @@ class IdBlock:
         check_policy(self.policy)
 
     def to_bytes(self) -> bytes:
-        return L.IdBlock.build({"ld": self.launch_digest, "family_id": self.family_id,
+        return codec("id_block.IdBlock").build({"ld": self.launch_digest, "family_id": self.family_id,
                                 "image_id": self.image_id, "version": self.version,
                                 "guest_svn": self.guest_svn, "policy": self.policy})
 
@@ -85,7 +86,7 @@ class IdBlock:
     def from_bytes(cls, raw: bytes) -> "IdBlock":
         if len(raw) != L.ID_BLOCK_SIZE:
             raise VerificationError(f"an ID block is {L.ID_BLOCK_SIZE} bytes, not {len(raw)}")
-        p = L.IdBlock.parse(raw)
+        p = codec("id_block.IdBlock").parse(raw)
         return cls(p.ld, p.family_id, p.image_id, p.version, p.guest_svn, p.policy)
 
     def fields(self) -> dict:
@@ -124,7 +125,7 @@ class SignedIdBlock:
         return text
 
     def to_json(self) -> dict:
-        auth = L.IdAuth.parse(self.id_auth)
+        auth = codec("id_block.IdAuth").parse(self.id_auth)
         return {
             "id_block": base64.b64encode(self.id_block).decode(),
             "id_auth": base64.b64encode(self.id_auth).decode(),
@@ -155,7 +156,7 @@ def sign_id_block(block: IdBlock, id_key, author_key=None) -> SignedIdBlock:
         auth["author_pubkey"] = sev_public_key(author_key.public_key())
     signed = SignedIdBlock(
         id_block=raw_block,
-        id_auth=L.IdAuth.build(auth),
+        id_auth=codec("id_block.IdAuth").build(auth),
         id_key_digest=key_digest(id_key.public_key()),
         author_key_digest=key_digest(author_key.public_key()) if author_key is not None else None,
     )
@@ -168,7 +169,7 @@ def verify_id_auth(id_block: bytes, id_auth: bytes, author_key_enabled: bool) ->
     if len(id_auth) != L.ID_AUTH_SIZE:
         raise VerificationError(f"ID_AUTH is {L.ID_AUTH_SIZE} bytes, not {len(id_auth)}")
     IdBlock.from_bytes(id_block)
-    auth = L.IdAuth.parse(id_auth)
+    auth = codec("id_block.IdAuth").parse(id_auth)
     if auth.id_key_algo != L.ALGO_ECDSA_P384_SHA384:
         raise VerificationError(f"ID key algorithm {auth.id_key_algo} is not ECDSA P-384 (1)")
     id_public = public_key_from_sev(auth.id_pubkey)

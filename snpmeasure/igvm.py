@@ -22,12 +22,10 @@ import hashlib
 import os
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterator
-
-import construct
+from collections.abc import Iterator
 
 from .abi import igvm as L
-from .abi.fast import fast_parser
+from .abi.codec import CodecError, codec
 from .abi.snp import PageType
 from .digest import SnpLaunchDigest
 from .errors import ConfigError, FormatError, InputError, UnsupportedError, VerificationError
@@ -92,7 +90,7 @@ class IgvmFile:
         try:
             self.size = os.fstat(self._handle.fileno()).st_size
             self._parse()
-        except construct.ConstructError as exc:
+        except CodecError as exc:
             self.close()
             raise FormatError(self.path, "layout", str(exc).splitlines()[0]) from None
         except BaseException:
@@ -124,18 +122,19 @@ class IgvmFile:
 
     # -- parsing ----------------------------------------------------------------------------
     def _parse(self) -> None:
-        if self.size < L.FixedHeaderV1.sizeof():
+        v1, v2 = codec("igvm.FixedHeaderV1"), codec("igvm.FixedHeaderV2")
+        if self.size < v1.size:
             self._fail("fixed header", f"the file ({self.size} bytes) is too small for one")
-        head = self.read(0, L.FixedHeaderV1.sizeof(), "fixed header")
-        fixed = L.FixedHeaderV1.parse(head)
+        head = self.read(0, v1.size, "fixed header")
+        fixed = v1.parse(head)
         if fixed.magic != L.IGVM_MAGIC:
             self._fail("magic", f"{fixed.magic:#010x} is not {L.IGVM_MAGIC:#010x} ('IGVM')", 0)
         if fixed.format_version not in (1, 2):
             self._fail("format version", f"{fixed.format_version} is not 1 or 2", 4)
-        fixed_struct = L.FixedHeaderV1 if fixed.format_version == 1 else L.FixedHeaderV2
+        fixed_struct = v1 if fixed.format_version == 1 else v2
         if fixed.format_version == 2:
-            head = self.read(0, L.FixedHeaderV2.sizeof(), "fixed header")
-            fixed = L.FixedHeaderV2.parse(head)
+            head = self.read(0, v2.size, "fixed header")
+            fixed = v2.parse(head)
             if fixed.architecture != 0:
                 self._fail("architecture", f"{fixed.architecture} is not x64 (0)", 24)
             if fixed.page_size != L.PAGE_SIZE_4K:
@@ -145,7 +144,7 @@ class IgvmFile:
             self._fail("total file size", f"{fixed.total_file_size} bytes, but the file has "
                        f"{self.size}", 16)
         start, length = fixed.variable_header_offset, fixed.variable_header_size
-        if start < fixed_struct.sizeof() or start + length > self.size:
+        if start < fixed_struct.size or start + length > self.size:
             self._fail("variable header section", f"{start:#x}+{length:#x} is outside the file "
                        "after the fixed header", 8)
         if start % L.VARIABLE_HEADER_ALIGNMENT or length % L.VARIABLE_HEADER_ALIGNMENT:
@@ -298,23 +297,17 @@ class IgvmFile:
                 and h.compatibility_mask & mask and h.type >= 0x301)
 
 
-_PARSERS: dict = {}
-_PREFIX = fast_parser(L.VariableHeaderPrefix)
-
-
 def _prefix(section: bytes, cursor: int):
-    return _PREFIX(section[cursor:cursor + 8])
+    return codec("igvm.VariableHeaderPrefix").parse(section[cursor:cursor + 8])
 
 
 def _payload_parser(kind):
-    """(size, parse) of the payload of ``kind``, or None: derived once from its declaration."""
-    if kind not in _PARSERS:
-        layout = L.PAYLOADS.get(kind)
-        if layout is None:
-            _PARSERS[kind] = None
-        else:
-            _PARSERS[kind] = (layout.sizeof(), fast_parser(layout) or layout.parse)
-    return _PARSERS[kind]
+    """(size, parse) of the payload of ``kind``, or None for types without a layout."""
+    name = L.PAYLOADS.get(kind)
+    if name is None:
+        return None
+    payload = codec(name)
+    return payload.size, payload.parse
 
 
 def _platform_name(value: int) -> str:
@@ -485,14 +478,13 @@ class IgvmMeasurement:
 
 
 def _sev_public_key(key) -> bytes:
-    from .abi.id_block import EcdsaPublicKey, PUBLIC_KEY_SIZE
-    raw = EcdsaPublicKey.build({"curve": key.curve, "qx": bytes(key.qx), "qy": bytes(key.qy)})
-    return raw[:PUBLIC_KEY_SIZE]
+    return codec("id_block.EcdsaPublicKey").build({"curve": key.curve, "qx": bytes(key.qx),
+                                                   "qy": bytes(key.qy)})
 
 
 def _sev_signature(sig) -> bytes:
-    from .abi.id_block import EcdsaSignature
-    return EcdsaSignature.build({"r": bytes(sig.r_comp), "s": bytes(sig.s_comp)})
+    return codec("id_block.EcdsaSignature").build({"r": bytes(sig.r_comp),
+                                                   "s": bytes(sig.s_comp)})
 
 
 def check_id_block(igvm: IgvmFile, mask: int, digest: bytes) -> IdBlockCheck | None:

@@ -5,6 +5,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from .abi import igvm as L
+from .abi.codec import codec
 
 
 @dataclass
@@ -23,7 +24,9 @@ class IgvmWriter:
     entries: list = field(default_factory=list)
 
     def _add(self, kind, values=None, blob=None, raw=None):
-        self.entries.append(_Entry(int(kind), L.PAYLOADS.get(kind), values or {}, raw, blob))
+        name = L.PAYLOADS.get(kind)
+        self.entries.append(_Entry(int(kind), codec(name) if name else None, values or {}, raw,
+                                   blob))
         return self
 
     def platform(self, compatibility_mask=1, platform_type=L.Platform.SEV_SNP, highest_vtl=0,
@@ -67,13 +70,13 @@ class IgvmWriter:
         return self._add(kind, raw=payload)
 
     def build(self, padding: bytes = b"\x00", format_version: int = 1) -> bytes:
-        fixed = L.FixedHeaderV1 if format_version == 1 else L.FixedHeaderV2
+        fixed = codec("igvm.FixedHeaderV1" if format_version == 1 else "igvm.FixedHeaderV2")
 
         def body(entry, offset):
             if entry.raw is not None:
                 return entry.raw
             values = dict(entry.values)
-            if "file_offset" in {s.name for s in entry.layout.subcons}:
+            if "file_offset" in entry.layout.names:
                 values["file_offset"] = offset
             return entry.layout.build(values)
 
@@ -88,7 +91,8 @@ class IgvmWriter:
                 offset = data_at + len(data)
                 data += entry.blob
             payload = body(entry, offset)
-            chunk = L.VariableHeaderPrefix.build({"type": entry.type, "length": len(payload)})
+            chunk = codec("igvm.VariableHeaderPrefix").build({"type": entry.type,
+                                                              "length": len(payload)})
             chunk += payload
             headers += chunk + (padding * 8)[:-len(chunk) % 8 or 0]
         total = data_at + len(data)

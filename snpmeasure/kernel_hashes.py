@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
-from .abi.kernel_hashes import PADDED_HASH_TABLE_SIZE, PaddedSevHashTable
+from .abi.codec import codec
+from .abi.kernel_hashes import PADDED_HASH_TABLE_SIZE
 from .errors import InputError
 
 CHUNK_SIZE = 1 << 20
@@ -46,13 +47,10 @@ def cmdline_bytes(append: str | bytes | None) -> bytes:
     return raw + b"\x00"
 
 
-@dataclass(frozen=True)
-class KernelHashes:
+class KernelHashes(namedtuple("KernelHashes", "kernel initrd cmdline")):
     """The three SHA-256 values of the SEV kernel hashes table."""
 
-    kernel: bytes
-    initrd: bytes
-    cmdline: bytes
+    __slots__ = ()
 
     @classmethod
     def from_inputs(cls, kernel: str | os.PathLike, initrd: str | os.PathLike | None = None,
@@ -65,7 +63,7 @@ class KernelHashes:
 
     def table(self) -> bytes:
         """The padded hashes table (0xB0 bytes) as QEMU writes it."""
-        return PaddedSevHashTable.build({"table": {
+        return codec("kernel_hashes.PaddedSevHashTable").build({"table": {
             "cmdline": {"sha256": self.cmdline},
             "initrd": {"sha256": self.initrd},
             "kernel": {"sha256": self.kernel},

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .abi.id_block import (COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE, EcdsaPublicKey,
-                           EcdsaSignature)
+from .abi.codec import codec
+from .abi.id_block import COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE
 from .errors import ConfigError, InputError, UnsupportedError, VerificationError
 from .firmware import read_file
 
@@ -108,7 +108,8 @@ def _le(value: int) -> bytes:
 def sev_public_key(public_key) -> bytes:
     """The 0x404-byte SEV ECDSA public key structure of a P-384 key."""
     numbers = public_key.public_numbers()
-    return EcdsaPublicKey.build({"curve": CURVE_P384, "qx": _le(numbers.x), "qy": _le(numbers.y)})
+    return codec("id_block.EcdsaPublicKey").build({"curve": CURVE_P384, "qx": _le(numbers.x),
+                                                   "qy": _le(numbers.y)})
 
 
 def public_key_from_sev(raw: bytes):
@@ -116,7 +117,7 @@ def public_key_from_sev(raw: bytes):
     _, ec = _crypto()
     if len(raw) != PUBLIC_KEY_SIZE:
         raise VerificationError(f"an SEV public key is {PUBLIC_KEY_SIZE} bytes, not {len(raw)}")
-    parsed = EcdsaPublicKey.parse(raw)
+    parsed = codec("id_block.EcdsaPublicKey").parse(raw)
     if parsed.curve != CURVE_P384:
         raise VerificationError(f"public key curve {parsed.curve} is not P-384 (2)")
     try:
@@ -138,7 +139,7 @@ def sign(private_key, data: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
     _, ec = _crypto()
     r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA384())))
-    return EcdsaSignature.build({"r": _le(r), "s": _le(s)})
+    return codec("id_block.EcdsaSignature").build({"r": _le(r), "s": _le(s)})
 
 
 def verify(public_key, signature: bytes, data: bytes, what: str) -> None:
@@ -147,7 +148,7 @@ def verify(public_key, signature: bytes, data: bytes, what: str) -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
     _, ec = _crypto()
-    parsed = EcdsaSignature.parse(signature)
+    parsed = codec("id_block.EcdsaSignature").parse(signature)
     r = int.from_bytes(parsed.r, "little")
     s = int.from_bytes(parsed.s, "little")
     try:

@@ -9,13 +9,10 @@ validates the firmware and returns a :class:`Measurement`. Nothing is printed or
 """
 from __future__ import annotations
 
-import base64
 import enum
-import os
-from dataclasses import dataclass, field
-from typing import Iterator, Union
+from collections import namedtuple
+from collections.abc import Iterator
 
-from .abi.snp import PageType
 from .cpu import cpu_signature, signature_of_type
 from .digest import SnpLaunchDigest, sev_launch_digest
 from .errors import ConfigError, FormatError, UnsupportedError
@@ -25,7 +22,7 @@ from .plan import (PageUpdate, firmware_pages, metadata_updates, sev_hash_table,
 from .profiles import BSP_EIP, QEMU, VmmProfile, profile_named
 from .vmsa import build_vmsa, reset_vmsa_values, svsm_vmsa_values
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = "str | os.PathLike[str]"  # for annotations only
 MAX_VCPUS = 4096  # KVM_MAX_VCPUS on x86-64 with CONFIG_MAXSMP
 SNP_ACTIVE = 0x1
 
@@ -63,41 +60,34 @@ class Mode(str, enum.Enum):
         return self in (Mode.SEV_ES, Mode.SNP, Mode.SNP_SVSM)
 
 
-@dataclass(frozen=True)
-class MeasurementConfig:
+_CONFIG_FIELDS = ("mode", "ovmf", "vcpus", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model",
+                  "vcpu_stepping", "vmm_type", "kernel", "initrd", "append", "guest_features",
+                  "legacy_vm_type", "snp_ovmf_hash", "svsm", "vars_size")
+_CONFIG_DEFAULTS = (None, None, None, None, None, None, "QEMU", None, None, None, SNP_ACTIVE, None,
+                    None, None, None)
+
+
+class MeasurementConfig(namedtuple("MeasurementConfig", _CONFIG_FIELDS,
+                                   defaults=_CONFIG_DEFAULTS)):
     """Everything that determines a launch measurement. Checked on creation (ConfigError).
 
-    ``vcpu_type`` (a QEMU CPU model name), ``vcpu_sig`` (the CPUID signature) and
-    ``vcpu_family``/``vcpu_model``/``vcpu_stepping`` are alternative ways to give the vCPU
-    signature; if more than one is given they must agree. ``legacy_vm_type=None`` picks the
-    mode's default (off for seves and snp, on for snp:svsm).
+    Fields: ``mode`` (sev, seves, snp, snp:ovmf-hash, snp:svsm), ``ovmf`` (path), ``vcpus``,
+    the vCPU signature as ``vcpu_type`` (a QEMU CPU model name), ``vcpu_sig`` or
+    ``vcpu_family``/``vcpu_model``/``vcpu_stepping`` (if several are given they must agree),
+    ``vmm_type`` (QEMU, ec2, gce), ``kernel``, ``initrd``, ``append``, ``guest_features``
+    (default 0x1), ``legacy_vm_type`` (None: the mode's default, off for seves and snp, on for
+    snp:svsm), ``snp_ovmf_hash`` (48 bytes or hex), ``svsm`` and ``vars_size`` (snp:svsm).
+    Immutable; ``replace(**changes)`` makes a checked copy.
     """
 
-    mode: Mode
-    ovmf: PathLike
-    vcpus: int | None = None
-    vcpu_type: str | None = None
-    vcpu_sig: int | None = None
-    vcpu_family: int | None = None
-    vcpu_model: int | None = None
-    vcpu_stepping: int | None = None
-    vmm_type: str = "QEMU"
-    kernel: PathLike | None = None
-    initrd: PathLike | None = None
-    append: str | bytes | None = None
-    guest_features: int = SNP_ACTIVE
-    legacy_vm_type: bool | None = None
-    snp_ovmf_hash: bytes | str | None = None
-    svsm: PathLike | None = None
-    vars_size: int | None = None
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        set_(self, "mode", Mode.parse(self.mode))
-        set_(self, "vmm_type", self.profile.name)
-        mode = self.mode
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls, *args, **kwargs)
+        mode = Mode.parse(self.mode)
+        self = self._replace(mode=mode, vmm_type=profile_named(self.vmm_type).name)
         if mode is Mode.SNP_OVMF_HASH:
-            return
+            return self
         if self.vcpus is None and mode is not Mode.SEV:
             raise ConfigError(f"--vcpus is required in mode {mode.value}")
         if self.vcpus is not None and not 1 <= self.vcpus <= MAX_VCPUS:
@@ -111,7 +101,7 @@ class MeasurementConfig:
         if self.snp_ovmf_hash is not None:
             if mode is not Mode.SNP:
                 raise ConfigError(f"--snp-ovmf-hash works only in mode snp, not {mode.value}")
-            set_(self, "snp_ovmf_hash", _parse_ovmf_hash(self.snp_ovmf_hash))
+            self = self._replace(snp_ovmf_hash=_parse_ovmf_hash(self.snp_ovmf_hash))
         if self.legacy_vm_type is not None and mode.has_vmsa \
                 and not self.profile.has_legacy_vm_type:
             raise ConfigError(f"--legacy-vm-type applies to QEMU only, not --vmm-type "
@@ -122,7 +112,12 @@ class MeasurementConfig:
             raise ConfigError(f"--svsm and --vars-size/--vars-file belong to mode snp:svsm, "
                               f"not {mode.value}")
         if mode.has_vmsa and self.profile.needs_vcpu_signature:
-            set_(self, "vcpu_sig", self._vcpu_signature())
+            self = self._replace(vcpu_sig=self._vcpu_signature())
+        return self
+
+    def replace(self, **changes) -> "MeasurementConfig":
+        """A copy with ``changes`` applied, checked like a new configuration."""
+        return type(self)(**{**self._asdict(), **changes})
 
     def _check_svsm(self) -> None:
         if self.profile is not QEMU:
@@ -181,13 +176,13 @@ def _parse_ovmf_hash(value: bytes | str) -> bytes:
     return bytes(value)
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """A finished launch measurement."""
+class Measurement(namedtuple("Measurement", "digest mode vmsas", defaults=((),))):
+    """A finished launch measurement: the digest, the mode, and the VMSA pages measured."""
 
-    digest: bytes
-    mode: Mode
-    vmsas: tuple[bytes, ...] = field(default=(), repr=False)
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Measurement(mode={self.mode.value!r}, digest={self.hex!r})"
 
     @property
     def hex(self) -> str:
@@ -195,6 +190,7 @@ class Measurement:
 
     @property
     def base64(self) -> str:
+        import base64
         return base64.b64encode(self.digest).decode("ascii")
 
     def format(self, output_format: str) -> str:
@@ -205,14 +201,12 @@ class Measurement:
         raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
 
 
-@dataclass(frozen=True)
-class LaunchInputs:
-    """The loaded, validated inputs of one configuration."""
+class LaunchInputs(namedtuple("LaunchInputs", "config firmware kernel_hashes svsm",
+                              defaults=(None,))):
+    """The loaded, validated inputs of one configuration: the MeasurementConfig, its Firmware,
+    its KernelHashes (or None) and the SVSM Firmware (snp:svsm, else None)."""
 
-    config: MeasurementConfig
-    firmware: Firmware
-    kernel_hashes: KernelHashes | None
-    svsm: Firmware | None = None
+    __slots__ = ()
 
 
 def load_inputs(config: MeasurementConfig) -> LaunchInputs:

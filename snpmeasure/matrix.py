@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from .abi.snp import VMSA_GPA, PageType
 from .digest import SnpLaunchDigest
@@ -54,8 +54,8 @@ class MatrixEntry:
 
 def variant_config(base: MeasurementConfig, variant: Variant, vcpus: int | None) -> MeasurementConfig:
     """``base`` with ``variant`` applied (validated like any configuration)."""
-    return dataclasses.replace(
-        base, vmm_type=variant.vmm_type or base.vmm_type, vcpu_type=variant.vcpu_type,
+    return base.replace(
+        vmm_type=variant.vmm_type or base.vmm_type, vcpu_type=variant.vcpu_type,
         vcpu_sig=None if variant.vcpu_type else variant.vcpu_sig, vcpu_family=None,
         vcpu_model=None, vcpu_stepping=None, guest_features=variant.guest_features,
         legacy_vm_type=variant.legacy_vm_type, vcpus=vcpus)
@@ -123,7 +123,7 @@ class Matrix:
         if not wanted:
             return
         config = variant_config(self.base, variant, wanted[-1])
-        inputs = dataclasses.replace(self.inputs, config=config)
+        inputs = self.inputs._replace(config=config)
         pages = vmsa_pages(inputs, min(wanted[-1], 2))
         last = pages[-1]
         results: dict[int, bytes] = {}

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
 from .errors import OutputError
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if target.is_symlink():
+    target = os.fspath(path)
+    directory = os.path.dirname(target) or "."
+    if os.path.islink(target):
         raise OutputError(target, "is a symbolic link; refusing to write through it")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                                   dir=directory)
     except OSError as exc:
         raise OutputError(directory, f"cannot write here: {exc.strerror or exc}") from None
     try:

@@ -7,8 +7,8 @@ or GCE perform (SPEC-NOTES sections 2 and 6).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from collections import namedtuple
+from collections.abc import Iterable, Iterator
 
 from .abi.ovmf import SectionType
 from .abi.snp import VMSA_GPA, PageType
@@ -18,18 +18,19 @@ from .kernel_hashes import KernelHashes
 from .profiles import VmmProfile
 
 
-@dataclass(frozen=True)
-class PageUpdate:
-    """One SNP_LAUNCH_UPDATE of one 4 KiB page."""
+_HAS_DATA = frozenset({PageType.NORMAL, PageType.VMSA})
 
-    gpa: int
-    page_type: PageType
-    data: bytes | memoryview | None  # the page for NORMAL and VMSA updates, else None
-    source: str                      # what the page is, for people
 
-    def __post_init__(self) -> None:
-        if (self.data is not None) != (self.page_type in (PageType.NORMAL, PageType.VMSA)):
-            raise ValueError(f"{self.page_type.name} update with wrong data")
+class PageUpdate(namedtuple("PageUpdate", "gpa page_type data source")):
+    """One SNP_LAUNCH_UPDATE of one 4 KiB page: GPA, page type, the page's bytes (NORMAL and
+    VMSA updates only, else None) and what the page is, for people."""
+
+    __slots__ = ()
+
+    def __new__(cls, gpa: int, page_type: PageType, data, source: str):
+        if (data is not None) != (page_type in _HAS_DATA):
+            raise ValueError(f"{page_type.name} update with wrong data")
+        return super().__new__(cls, gpa, page_type, data, source)
 
 
 def data_pages(gpa: int, data: bytes | memoryview, source: str,

@@ -7,9 +7,9 @@ google/gce-tcb-verifier).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 from types import MappingProxyType
-from typing import Mapping
+from collections.abc import Mapping
 
 from .abi.snp import PageType
 from .errors import ConfigError
@@ -61,22 +61,27 @@ SVSM_ENTRY_STATE: Mapping[str, object] = MappingProxyType({
 })
 
 
-@dataclass(frozen=True)
-class VmmProfile:
+_PROFILE_FIELDS = (
+    "name",                               # QEMU, ec2, gce
+    "description",
+    # SNP metadata rules
+    "sec_mem_page_type",                  # page type of SNP_SEC_MEM pages
+    "cpuid_after_other_sections",         # EC2 measures CPUID sections last
+    "unknown_sections_measured_as_zero",  # else unknown section types are refused
+    # VMSA rules
+    "vmsa_overrides",                     # field values replacing the reset state
+    "cs_attrib_at_reset_vector",          # cs attrib when EIP is 0xFFFFFFF0 (None: unchanged)
+    "fixed_rdx",                          # None: the vCPU signature
+    "fixed_fpu",                          # None: decided by legacy_vm_type
+    "supports_svsm",
+)
+
+
+class VmmProfile(namedtuple("VmmProfile", _PROFILE_FIELDS, defaults=(
+        PageType.ZERO, False, False, MappingProxyType({}), None, None, None, False))):
     """Everything that differs between host stacks, as data."""
 
-    name: str
-    description: str
-    # SNP metadata rules
-    sec_mem_page_type: PageType = PageType.ZERO
-    cpuid_after_other_sections: bool = False
-    unknown_sections_measured_as_zero: bool = False
-    # VMSA rules
-    vmsa_overrides: Mapping[str, object] = field(default_factory=dict)
-    cs_attrib_at_reset_vector: int | None = None  # cs attrib when EIP is 0xFFFFFFF0
-    fixed_rdx: int | None = None                   # None: the vCPU signature
-    fixed_fpu: Mapping[str, int] | None = None     # None: decided by legacy_vm_type
-    supports_svsm: bool = False
+    __slots__ = ()
 
     @property
     def needs_vcpu_signature(self) -> bool:

@@ -14,9 +14,10 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+
 
 from .abi import report as L
+from .abi.codec import codec
 from .errors import ConfigError, FormatError, InputError, UnsupportedError
 from .firmware import read_file
 from .policy import decode_policy
@@ -86,8 +87,7 @@ def parse_report(raw: bytes, path: str = "<report>") -> AttestationReport:
     """Parse and check a 1184-byte report (every reserved must-be-zero range included)."""
     if len(raw) != L.REPORT_SIZE:
         raise FormatError(path, "size", f"{len(raw)} bytes, not {L.REPORT_SIZE}")
-    fields = {k: (bytes(v) if isinstance(v, (bytes, bytearray)) else v)
-              for k, v in L.AttestationReport.parse(raw).items() if not k.startswith("_")}
+    fields = dict(codec("report.AttestationReport").parse(raw))
     version = fields["version"]
     if version not in L.SUPPORTED_VERSIONS:
         raise FormatError(path, "version", f"{version} is not a supported report version "

@@ -1,9 +1,13 @@
 """Build the initial VMSA page of a vCPU from a VMM profile."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
-from .abi.vmsa import BYTE_FIELDS, SCALAR_FIELDS, SEGMENTS, SevEsSaveArea
+from .abi.codec import codec
+from .abi.vmsa import BYTE_FIELDS, SEGMENTS
+
+_CODEC = codec("vmsa.SevEsSaveArea")
+SCALAR_FIELDS = tuple(name for name in _CODEC.names if "." not in name and name not in BYTE_FIELDS)
 from .profiles import BSP_EIP, FPU_INIT2, FPU_ZERO, RESET_STATE, SVSM_ENTRY_STATE, VmmProfile
 
 
@@ -20,12 +24,12 @@ def vmsa_fields(values: Mapping[str, object]) -> dict:
 
 
 def build_vmsa(values: Mapping[str, object]) -> bytes:
-    return SevEsSaveArea.build(vmsa_fields(values))
+    return _CODEC.build(vmsa_fields(values))
 
 
 def parse_vmsa(page: bytes) -> dict:
     """Decode a VMSA page into plain field values (for explanations and tests)."""
-    parsed = SevEsSaveArea.parse(page)
+    parsed = _CODEC.parse(page)
     out = {}
     for name in SEGMENTS:
         seg = parsed[name]

@@ -5,7 +5,7 @@ Source: QEMU ``target/i386/sev.c`` (SevHashTable, PaddedSevHashTable) and edk2
 """
 from __future__ import annotations
 
-from construct import Bytes, Const, Int16ul, Padding, Struct
+from functools import lru_cache
 
 from .ovmf import guid_bytes
 
@@ -18,25 +18,38 @@ HASH_ENTRY_LENGTH = 0x32
 HASH_TABLE_LENGTH = 0xA8
 
 
-def _entry(guid: bytes) -> Struct:
-    return Struct(
-        "guid" / Const(guid),
-        "length" / Const(HASH_ENTRY_LENGTH, Int16ul),
-        "sha256" / Bytes(32),
+PADDED_HASH_TABLE_SIZE = 0xB0
+
+
+@lru_cache(maxsize=None)
+def declarations() -> dict:
+    from construct import Bytes, Const, Int16ul, Padding, Struct
+
+    def entry(guid: bytes) -> Struct:
+        return Struct(
+            "guid" / Const(guid),
+            "length" / Const(HASH_ENTRY_LENGTH, Int16ul),
+            "sha256" / Bytes(32),
+        )
+
+    SevHashTable = Struct(
+        "guid" / Const(HASH_TABLE_HEADER_GUID),
+        "length" / Const(HASH_TABLE_LENGTH, Int16ul),
+        "cmdline" / entry(CMDLINE_ENTRY_GUID),
+        "initrd" / entry(INITRD_ENTRY_GUID),
+        "kernel" / entry(KERNEL_ENTRY_GUID),
     )
+    PaddedSevHashTable = Struct(
+        "table" / SevHashTable,
+        Padding(PADDED_HASH_TABLE_SIZE - HASH_TABLE_LENGTH),
+    )
+    return {"SevHashTable": SevHashTable, "PaddedSevHashTable": PaddedSevHashTable}
 
 
-SevHashTable = Struct(
-    "guid" / Const(HASH_TABLE_HEADER_GUID),
-    "length" / Const(HASH_TABLE_LENGTH, Int16ul),
-    "cmdline" / _entry(CMDLINE_ENTRY_GUID),
-    "initrd" / _entry(INITRD_ENTRY_GUID),
-    "kernel" / _entry(KERNEL_ENTRY_GUID),
-)
-
-PaddedSevHashTable = Struct(
-    "table" / SevHashTable,
-    Padding(0xB0 - HASH_TABLE_LENGTH),
-)
-PADDED_HASH_TABLE_SIZE = PaddedSevHashTable.sizeof()
-
+def __getattr__(name: str):
+    if name.startswith("__"):  # import machinery probes dunder names: not layouts
+        raise AttributeError(name)
+    layouts = declarations()
+    if name in layouts:
+        return layouts[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,18 +7,27 @@ and ``target/i386/sev.c``. All integers little-endian.
 from __future__ import annotations
 
 import enum
-import uuid
 
-from construct import Bytes, Const, Int16ul, Int32ul, Struct
+from functools import lru_cache
+
+
+def _swap(raw: bytes) -> bytes:
+    # the first three GUID fields are little-endian (uuid's bytes_le); the rest as written
+    return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
 
 
 def guid_bytes(text: str) -> bytes:
     """A GUID as stored in firmware: the mixed-endian ``bytes_le`` form."""
-    return uuid.UUID(text).bytes_le
+    raw = bytes.fromhex(text.replace("-", ""))
+    if len(raw) != 16:
+        raise ValueError(f"{text!r} is not a GUID")
+    return _swap(raw)
 
 
 def guid_text(raw: bytes) -> str:
-    return str(uuid.UUID(bytes_le=bytes(raw)))
+    """The canonical text of a GUID stored in ``bytes_le`` form."""
+    h = _swap(bytes(raw)).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # Footer GUID table: entries are read backwards from 32 bytes before the end of the image.
@@ -40,46 +49,59 @@ KNOWN_TABLE_ENTRIES = {
 
 FOOTER_OFFSET_FROM_END = 32
 
-# The trailer of every table entry: its data comes before it.
-TableEntryTrailer = Struct(
-    "length" / Int16ul,  # data + this trailer (18 bytes)
-    "guid" / Bytes(16),
-)
-TABLE_ENTRY_TRAILER_SIZE = TableEntryTrailer.sizeof()
-
-# Entry payloads (only the leading bytes are defined; firmware may carry more).
-SevEsResetBlock = Struct("reset_address" / Int32ul)
-SevHashTableBlock = Struct("base" / Int32ul, "size" / Int32ul)
-SevSecretBlock = Struct("base" / Int32ul, "size" / Int32ul)
-SevMetadataOffset = Struct("offset_from_end" / Int32ul)
-SvsmInfo = Struct("launch_offset" / Int32ul)
-
-ENTRY_PAYLOADS = {
-    SEV_ES_RESET_BLOCK_GUID: SevEsResetBlock,
-    SEV_HASH_TABLE_BLOCK_GUID: SevHashTableBlock,
-    SEV_SECRET_BLOCK_GUID: SevSecretBlock,
-    SEV_METADATA_OFFSET_GUID: SevMetadataOffset,
-    SVSM_INFO_GUID: SvsmInfo,
-}
-
-# SEV metadata (OvmfSevMetadata.asm): header then ``num_desc`` section descriptors.
+TABLE_ENTRY_TRAILER_SIZE = 18  # u16 length + GUID
+SEV_METADATA_HEADER_SIZE = 16
+SEV_METADATA_SECTION_SIZE = 12
 SEV_METADATA_SIGNATURE = b"ASEV"
 SEV_METADATA_VERSION = 1
 
-SevMetadataHeader = Struct(
-    "signature" / Const(SEV_METADATA_SIGNATURE),
-    "length" / Int32ul,  # header + descriptors
-    "version" / Int32ul,
-    "num_desc" / Int32ul,
-)
-SEV_METADATA_HEADER_SIZE = SevMetadataHeader.sizeof()
+# Entry payloads (only the leading bytes are defined; firmware may carry more): codec names.
+ENTRY_PAYLOADS = {
+    SEV_ES_RESET_BLOCK_GUID: "ovmf.SevEsResetBlock",
+    SEV_HASH_TABLE_BLOCK_GUID: "ovmf.SevHashTableBlock",
+    SEV_SECRET_BLOCK_GUID: "ovmf.SevSecretBlock",
+    SEV_METADATA_OFFSET_GUID: "ovmf.SevMetadataOffset",
+    SVSM_INFO_GUID: "ovmf.SvsmInfo",
+}
 
-SevMetadataSection = Struct(
-    "gpa" / Int32ul,
-    "size" / Int32ul,
-    "type" / Int32ul,
-)
-SEV_METADATA_SECTION_SIZE = SevMetadataSection.sizeof()
+
+@lru_cache(maxsize=None)
+def declarations() -> dict:
+    """The construct declarations (imported on first use: construct is slow to import)."""
+    from construct import Bytes, Const, Int16ul, Int32ul, Struct
+
+    # The trailer of every table entry: its data comes before it.
+    TableEntryTrailer = Struct(
+        "length" / Int16ul,  # data + this trailer (18 bytes)
+        "guid" / Bytes(16),
+    )
+    SevEsResetBlock = Struct("reset_address" / Int32ul)
+    SevHashTableBlock = Struct("base" / Int32ul, "size" / Int32ul)
+    SevSecretBlock = Struct("base" / Int32ul, "size" / Int32ul)
+    SevMetadataOffset = Struct("offset_from_end" / Int32ul)
+    SvsmInfo = Struct("launch_offset" / Int32ul)
+    # SEV metadata (OvmfSevMetadata.asm): header then ``num_desc`` section descriptors.
+    SevMetadataHeader = Struct(
+        "signature" / Const(SEV_METADATA_SIGNATURE),
+        "length" / Int32ul,  # header + descriptors
+        "version" / Int32ul,
+        "num_desc" / Int32ul,
+    )
+    SevMetadataSection = Struct(
+        "gpa" / Int32ul,
+        "size" / Int32ul,
+        "type" / Int32ul,
+    )
+    return {k: v for k, v in locals().items() if isinstance(v, Struct)}
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):  # import machinery probes dunder names: not layouts
+        raise AttributeError(name)
+    layouts = declarations()
+    if name in layouts:
+        return layouts[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SectionType(enum.IntEnum):

@@ -5,54 +5,71 @@ One declaration covers versions 2, 3 and 5: fields a version does not define are
 """
 from __future__ import annotations
 
-from construct import Bytes, Int8ul, Int32ul, Int64ul, Struct
+from functools import lru_cache
 
 REPORT_SIZE = 0x4A0
 SIGNED_SIZE = 0x2A0
 SUPPORTED_VERSIONS = (2, 3, 5)
 
-AttestationReport = Struct(
-    "version" / Int32ul,             # 0x000
-    "guest_svn" / Int32ul,           # 0x004
-    "policy" / Int64ul,              # 0x008
-    "family_id" / Bytes(16),         # 0x010
-    "image_id" / Bytes(16),          # 0x020
-    "vmpl" / Int32ul,                # 0x030
-    "signature_algo" / Int32ul,      # 0x034
-    "current_tcb" / Int64ul,         # 0x038
-    "platform_info" / Int64ul,       # 0x040
-    "key_info" / Int32ul,            # 0x048 author_key_en, mask_chip_key, signing_key
-    "reserved_0x04c" / Bytes(4),     # 0x04C
-    "report_data" / Bytes(64),       # 0x050
-    "measurement" / Bytes(48),       # 0x090
-    "host_data" / Bytes(32),         # 0x0C0
-    "id_key_digest" / Bytes(48),     # 0x0E0
-    "author_key_digest" / Bytes(48),  # 0x110
-    "report_id" / Bytes(32),         # 0x140
-    "report_id_ma" / Bytes(32),      # 0x160
-    "reported_tcb" / Int64ul,        # 0x180
-    "cpuid_fam_id" / Int8ul,         # 0x188 (v3+)
-    "cpuid_mod_id" / Int8ul,         # 0x189 (v3+)
-    "cpuid_step" / Int8ul,           # 0x18A (v3+)
-    "reserved_0x18b" / Bytes(21),    # 0x18B
-    "chip_id" / Bytes(64),           # 0x1A0
-    "committed_tcb" / Int64ul,       # 0x1E0
-    "current_build" / Int8ul,        # 0x1E8
-    "current_minor" / Int8ul,        # 0x1E9
-    "current_major" / Int8ul,        # 0x1EA
-    "reserved_0x1eb" / Bytes(1),     # 0x1EB
-    "committed_build" / Int8ul,      # 0x1EC
-    "committed_minor" / Int8ul,      # 0x1ED
-    "committed_major" / Int8ul,      # 0x1EE
-    "reserved_0x1ef" / Bytes(1),     # 0x1EF
-    "launch_tcb" / Int64ul,          # 0x1F0
-    "launch_mit_vector" / Int64ul,   # 0x1F8 (v5)
-    "current_mit_vector" / Int64ul,  # 0x200 (v5)
-    "reserved_0x208" / Bytes(152),   # 0x208
-    "signature_r" / Bytes(72),       # 0x2A0
-    "signature_s" / Bytes(72),       # 0x2E8
-    "reserved_0x330" / Bytes(368),   # 0x330
-)
+
+@lru_cache(maxsize=None)
+def declarations() -> dict:
+    """The construct declarations (imported on first use: construct is slow to import)."""
+    from construct import Bytes, Int8ul, Int32ul, Int64ul, Struct
+
+    AttestationReport = Struct(
+        "version" / Int32ul,             # 0x000
+        "guest_svn" / Int32ul,           # 0x004
+        "policy" / Int64ul,              # 0x008
+        "family_id" / Bytes(16),         # 0x010
+        "image_id" / Bytes(16),          # 0x020
+        "vmpl" / Int32ul,                # 0x030
+        "signature_algo" / Int32ul,      # 0x034
+        "current_tcb" / Int64ul,         # 0x038
+        "platform_info" / Int64ul,       # 0x040
+        "key_info" / Int32ul,            # 0x048 author_key_en, mask_chip_key, signing_key
+        "reserved_0x04c" / Bytes(4),     # 0x04C
+        "report_data" / Bytes(64),       # 0x050
+        "measurement" / Bytes(48),       # 0x090
+        "host_data" / Bytes(32),         # 0x0C0
+        "id_key_digest" / Bytes(48),     # 0x0E0
+        "author_key_digest" / Bytes(48),  # 0x110
+        "report_id" / Bytes(32),         # 0x140
+        "report_id_ma" / Bytes(32),      # 0x160
+        "reported_tcb" / Int64ul,        # 0x180
+        "cpuid_fam_id" / Int8ul,         # 0x188 (v3+)
+        "cpuid_mod_id" / Int8ul,         # 0x189 (v3+)
+        "cpuid_step" / Int8ul,           # 0x18A (v3+)
+        "reserved_0x18b" / Bytes(21),    # 0x18B
+        "chip_id" / Bytes(64),           # 0x1A0
+        "committed_tcb" / Int64ul,       # 0x1E0
+        "current_build" / Int8ul,        # 0x1E8
+        "current_minor" / Int8ul,        # 0x1E9
+        "current_major" / Int8ul,        # 0x1EA
+        "reserved_0x1eb" / Bytes(1),     # 0x1EB
+        "committed_build" / Int8ul,      # 0x1EC
+        "committed_minor" / Int8ul,      # 0x1ED
+        "committed_major" / Int8ul,      # 0x1EE
+        "reserved_0x1ef" / Bytes(1),     # 0x1EF
+        "launch_tcb" / Int64ul,          # 0x1F0
+        "launch_mit_vector" / Int64ul,   # 0x1F8 (v5)
+        "current_mit_vector" / Int64ul,  # 0x200 (v5)
+        "reserved_0x208" / Bytes(152),   # 0x208
+        "signature_r" / Bytes(72),       # 0x2A0
+        "signature_s" / Bytes(72),       # 0x2E8
+        "reserved_0x330" / Bytes(368),   # 0x330
+    )
+    return {"AttestationReport": AttestationReport}
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):  # import machinery probes dunder names: not layouts
+        raise AttributeError(name)
+    layouts = declarations()
+    if name in layouts:
+        return layouts[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # (offset, size, name, versions in which the range is reserved)
 RESERVED_RANGES = (

@@ -6,8 +6,7 @@ specification, "PAGE_INFO", table 67 in revision 1.55).
 from __future__ import annotations
 
 import enum
-
-from construct import Bytes, Const, Int8ul, Int16ul, Int64ul, Padding, Struct
+from functools import lru_cache
 
 DIGEST_SIZE = 48
 PAGE_INFO_LENGTH = 0x70
@@ -27,12 +26,28 @@ class PageType(enum.IntEnum):
 # Types whose contents field is the SHA-384 of the page; every other type hashes 48 zero bytes.
 HASHED_PAGE_TYPES = frozenset({PageType.NORMAL, PageType.VMSA})
 
-PageInfo = Struct(
-    "digest_cur" / Bytes(DIGEST_SIZE),        # 0x00
-    "contents" / Bytes(DIGEST_SIZE),          # 0x30
-    "length" / Const(PAGE_INFO_LENGTH, Int16ul),  # 0x60
-    "page_type" / Int8ul,                     # 0x62
-    "imi_page" / Int8ul,                      # 0x63
-    Padding(4),                               # 0x64 reserved, VMPL1..3 permissions: zero for KVM
-    "gpa" / Int64ul,                          # 0x68
-)
+
+@lru_cache(maxsize=None)
+def declarations() -> dict:
+    """The construct declarations (imported on first use: construct is slow to import)."""
+    from construct import Bytes, Const, Int8ul, Int16ul, Int64ul, Padding, Struct
+
+    PageInfo = Struct(
+        "digest_cur" / Bytes(DIGEST_SIZE),        # 0x00
+        "contents" / Bytes(DIGEST_SIZE),          # 0x30
+        "length" / Const(PAGE_INFO_LENGTH, Int16ul),  # 0x60
+        "page_type" / Int8ul,                     # 0x62
+        "imi_page" / Int8ul,                      # 0x63
+        Padding(4),                               # 0x64 reserved, VMPL1..3 permissions: zero for KVM
+        "gpa" / Int64ul,                          # 0x68
+    )
+    return {"PageInfo": PageInfo}
+
+
+def __getattr__(name: str):
+    if name.startswith("__"):  # import machinery probes dunder names: not layouts
+        raise AttributeError(name)
+    layouts = declarations()
+    if name in layouts:
+        return layouts[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
