@@ -84,6 +84,7 @@ OPT_VARS_SIZE = typer.Option(None, "--vars-size", metavar="SIZE",
                              help="Size of the OVMF_VARS file in bytes (snp:svsm).")
 OPT_VARS_FILE = typer.Option(None, "--vars-file", metavar="PATH",
                              help="OVMF_VARS file, whose size is used (snp:svsm).")
+OPT_FORCE = typer.Option(False, "--force", help="Replace output files that already exist.")
 
 
 @app.command("measure")
@@ -116,6 +117,7 @@ def measure_command(
     vars_file: Optional[str] = OPT_VARS_FILE,
     verbose: bool = typer.Option(False, "-v", "--verbose",
                                  help="Print 'Calculated <MODE> guest measurement: <value>'."),
+    force: bool = OPT_FORCE,
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
@@ -127,7 +129,7 @@ def measure_command(
         guest_features=guest_features, legacy_vm_type=legacy_vm_type,
         output_format=output_format, snp_ovmf_hash=snp_ovmf_hash, dump_vmsa=dump_vmsa,
         vmsa_dir=vmsa_dir, svsm=svsm, vars_size=vars_size, vars_file=vars_file,
-        verbose=verbose)
+        verbose=verbose, force=force)
 
 
 OPT_MODE_OPTIONAL = typer.Option(None, "--mode", metavar="MODE",
@@ -213,6 +215,7 @@ def id_block_command(
                                                 help="Also write the 96-byte ID block here."),
     id_auth_out: Optional[Path] = typer.Option(None, "--id-auth-out", metavar="PATH",
                                                help="Also write the 4096-byte ID_AUTH here."),
+    force: bool = OPT_FORCE,
     mode: Optional[str] = OPT_MODE_OPTIONAL,
     ovmf: Optional[str] = OPT_OVMF_OPTIONAL,
     vcpus: Optional[int] = OPT_VCPUS,
@@ -234,6 +237,10 @@ def id_block_command(
 ) -> None:
     """Sign an ID block and ID_AUTH for SNP_LAUNCH_FINISH (QEMU id-block=, id-auth=)."""
     import json
+
+    if id_block_out is not None or id_auth_out is not None:
+        from .output import check_outputs
+        check_outputs([p for p in (id_block_out, id_auth_out) if p is not None], force)
 
     from .idblock import IdBlock, parse_digest, sign_id_block
     from .keys import load_private_key
@@ -289,12 +296,11 @@ def id_block_command(
     elif author_key_passphrase_env or author_key_passphrase_file:
         raise ConfigError("an author key passphrase was given without --author-key")
     signed = sign_id_block(block, id_private, author_private)
-    if id_block_out is not None or id_auth_out is not None:
-        from .output import write_atomic
-        if id_block_out is not None:
-            write_atomic(id_block_out, signed.id_block)
-        if id_auth_out is not None:
-            write_atomic(id_auth_out, signed.id_auth)
+    outputs = [(path, data) for path, data in ((id_block_out, signed.id_block),
+                                               (id_auth_out, signed.id_auth)) if path is not None]
+    if outputs:
+        from .output import write_outputs
+        write_outputs(outputs, force)
     if fmt == "json":
         print(json.dumps(signed.to_json(), indent=2, sort_keys=True))
     elif fmt == "peer":

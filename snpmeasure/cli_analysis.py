@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .cli import (OPT_APPEND, OPT_INITRD, OPT_KERNEL, OPT_MODE, OPT_OVMF, OPT_OVMF_HASH,
+from .cli import (OPT_APPEND, OPT_FORCE, OPT_INITRD, OPT_KERNEL, OPT_MODE, OPT_OVMF, OPT_OVMF_HASH,
                   OPT_SVSM, OPT_VARS_FILE, OPT_VARS_SIZE, OPT_VCPU_FAMILY, OPT_VCPU_MODEL,
                   OPT_VCPU_STEPPING, _state, app, build_config, parse_int)
 from .errors import ConfigError, VerificationError
@@ -93,8 +93,12 @@ def manifest_command(
     output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="FILE",
                                           help="Write the manifest to FILE (atomically) "
                                                "instead of stdout."),
+    force: bool = OPT_FORCE,
 ) -> None:
     """Reference values for many configurations of one image, as one JSON manifest."""
+    if output is not None:
+        from .output import check_outputs
+        check_outputs([output], force)
     from .kernel_hashes import cmdline_bytes
     from .lists import bool_list, int_list, vmm_type_list
     from .matrix import Matrix, expand_variants
@@ -124,6 +128,7 @@ def manifest_command(
     legacy = bool_list("--legacy-vm-type", legacy_vm_type) if legacy_vm_type else [None]
     matrix = Matrix(base)
     variants = expand_variants(base, vmms, cpus or [(None, None)], features, legacy)
+    _check_matrix_size(len(variants) * len(counts or [1]))
     entries = [entry.to_json() for variant in variants
                for entry in matrix.measure(variant, counts or [1])]
     if base.mode.value == "sev":
@@ -151,7 +156,14 @@ def manifest_command(
         sys.stdout.write(text)
     else:
         from .output import write_atomic
-        write_atomic(output, text.encode())
+        write_atomic(output, text.encode(), force)
+
+
+def _check_matrix_size(entries: int) -> None:
+    from .limits import MAX_MATRIX_ENTRIES
+    if entries > MAX_MATRIX_ENTRIES:
+        raise ConfigError(f"{entries} configurations exceed the limit of {MAX_MATRIX_ENTRIES}; "
+                          "narrow the lists")
 
 
 def profile_needs_sig(vmm: str) -> bool:

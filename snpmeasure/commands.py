@@ -70,7 +70,7 @@ def run_measure(*, mode, ovmf, vcpus=None, vcpu_type=None, vcpu_sig=None, vcpu_f
                 vcpu_model=None, vcpu_stepping=None, vmm_type="QEMU", kernel=None, initrd=None,
                 append=None, guest_features=None, legacy_vm_type=None, output_format="hex",
                 snp_ovmf_hash=None, dump_vmsa=False, vmsa_dir=None, svsm=None, vars_size=None,
-                vars_file=None, verbose=False) -> None:
+                vars_file=None, verbose=False, force=False) -> None:
     """``snpmeasure measure``: print the measurement (and write VMSAs when asked)."""
     if output_format not in ("hex", "base64"):
         raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
@@ -91,14 +91,19 @@ def run_measure(*, mode, ovmf, vcpus=None, vcpu_type=None, vcpu_sig=None, vcpu_f
     if dump_dir is not None and not os.path.isdir(dump_dir):
         raise ConfigError(f"--vmsa-dir {str(dump_dir)!r} is not a directory")
 
+    if dump_dir is not None:
+        from .output import check_outputs
+        count = config.vcpus or 0
+        check_outputs([os.path.join(dump_dir, f"vmsa{i}.bin") for i in range(count)], force)
+
     from .launch import measure
 
     result = measure(config)
     if dump_dir is not None:
-        from .output import write_atomic
+        from .output import write_outputs
 
-        for index, page in enumerate(result.vmsas):
-            write_atomic(os.path.join(dump_dir, f"vmsa{index}.bin"), page)
+        write_outputs([(os.path.join(dump_dir, f"vmsa{index}.bin"), page)
+                       for index, page in enumerate(result.vmsas)], force)
     if config.mode.value == "snp:ovmf-hash":
         # sev-snp-measure prints this seed for --snp-ovmf-hash in hex, whatever the format flags.
         print(result.hex)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .cpu import CPU_MODELS, CPU_TYPES, cpu_signature
 from .errors import ConfigError
+from .limits import MAX_MATRIX_ENTRIES
 from .launch import MeasurementConfig, Mode
 from .matrix import Matrix, MatrixEntry, expand_variants
 from .profiles import VMM_TYPES, profile_named
@@ -97,6 +98,14 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
     legacy_list = list(legacy or [False, True])
     matches: list[Match] = []
     searched = 0
+    estimate = 0
+    for vmm in vmm_list:
+        profile = profile_named(vmm)
+        estimate += ((len(cpus) if profile.needs_vcpu_signature else 1) * len(features)
+                     * (len(legacy_list) if profile.has_legacy_vm_type else 1) * len(counts))
+    if estimate * len(modes) > MAX_MATRIX_ENTRIES:
+        raise ConfigError(f"the search covers {estimate * len(modes)} configurations, over the "
+                          f"limit of {MAX_MATRIX_ENTRIES}; narrow it (--max-vcpus, list options)")
     for mode_name in modes:
         mode = Mode.parse(mode_name)
         mode_base = base.replace(mode=mode, vcpus=counts[-1] if mode.has_vmsa

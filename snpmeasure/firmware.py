@@ -13,12 +13,10 @@ from .abi import ovmf as L
 from .abi.codec import CodecError, codec
 from .abi.ovmf import SectionType, section_type_name
 from .errors import FormatError, InputError
+from .limits import MAX_FIRMWARE_FILE, MAX_SMALL_FILE
 
 PAGE_SIZE = 4096
 FOUR_GIB = 1 << 32
-# Largest firmware image accepted: the flash window below 4 GiB is far smaller in practice,
-# but nothing above 4 GiB can be mapped at all.
-MAX_FIRMWARE_SIZE = FOUR_GIB
 
 
 class TableEntry(namedtuple("TableEntry", "guid offset data")):
@@ -116,11 +114,20 @@ class Firmware(namedtuple("Firmware", "path data gpa table sections has_metadata
         return block is not None and block[0] != 0
 
 
-def read_file(path: str | os.PathLike) -> bytes:
-    """Read a whole (small) input file, turning OS errors into :class:`InputError`."""
+def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
+              what: str = "file") -> bytes:
+    """Read a whole input file of at most ``limit`` bytes (checked before reading), turning OS
+    errors into :class:`InputError`."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise FormatError(path, "size", f"{size} bytes is over the {limit}-byte limit "
+                                  f"for a {what}")
+            data = handle.read(limit + 1)
+            if len(data) > limit:  # a file that grew, or a device
+                raise FormatError(path, "size", f"more than the {limit}-byte limit for a {what}")
+            return data
     except IsADirectoryError:
         raise InputError(path, "is a directory, not a file") from None
     except FileNotFoundError:
@@ -133,7 +140,8 @@ def read_file(path: str | os.PathLike) -> bytes:
 
 def load_firmware(path: str | os.PathLike, end_at: int = FOUR_GIB) -> Firmware:
     """Read and validate the firmware image at ``path``, mapped to end at ``end_at``."""
-    return parse_firmware(read_file(path), path=str(path), end_at=end_at)
+    return parse_firmware(read_file(path, MAX_FIRMWARE_FILE, "firmware image"), path=str(path),
+                          end_at=end_at)
 
 
 def parse_firmware(data: bytes, path: str = "<firmware>", end_at: int = FOUR_GIB) -> Firmware:

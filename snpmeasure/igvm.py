@@ -34,8 +34,8 @@ from .plan import PageUpdate
 LOADERS = ("igvmmeasure", "microsoft")
 PLATFORMS = {"snp": L.Platform.SEV_SNP, "sev-es": L.Platform.SEV_ES, "sev": L.Platform.SEV}
 KVM_VMSA_GPA = 0xFFFFFFFFF000
-MAX_HEADER_SECTION = 256 << 20
-MAX_PAGE_UPDATES = 1 << 24  # 64 GiB of guest memory: far beyond any real image
+from .limits import MAX_IGVM_HEADER_SECTION as MAX_HEADER_SECTION
+from .limits import MAX_PAGE_UPDATES
 ZERO_PAGE = bytes(L.PAGE_SIZE_4K)
 
 _SECTION_OF = {  # header type ranges must appear in this order
@@ -162,6 +162,7 @@ class IgvmFile:
         self._section = section
         self._section_start = start
         self.parameter_areas: dict[int, Header] = {}
+        self.claimed_pages = 0  # page updates the directives can produce, at most
         self._platforms: list[Header] = []
         self._policies: list[Header] = []
         self._id_blocks: list[Header] = []
@@ -238,6 +239,7 @@ class IgvmFile:
             self.parameter_areas[p.parameter_area_index] = header
         elif header.type == L.HeaderType.PAGE_DATA:
             size = L.PAGE_SIZE_2M if p.flags & L.PAGE_FLAG_2MB else L.PAGE_SIZE_4K
+            self._claim(size // L.PAGE_SIZE_4K, header)
             if p.gpa % size:
                 self._fail(f"{header.describe()} gpa", f"{p.gpa:#x} is not aligned to its "
                            f"{size:#x}-byte page", header.offset + 8)
@@ -248,6 +250,7 @@ class IgvmFile:
                 self._fail(f"{header.describe()} flags", f"unknown flags {p.flags:#x}",
                            header.offset + 24)
         elif header.type == L.HeaderType.VP_CONTEXT:
+            self._claim(1, header)
             if p.gpa % L.PAGE_SIZE_4K:
                 self._fail(f"{header.describe()} gpa", f"{p.gpa:#x} is not page aligned",
                            header.offset + 8)
@@ -255,6 +258,9 @@ class IgvmFile:
                 self._fail(f"{header.describe()} file offset", "the VMSA runs past the end "
                            "of the file", header.offset + 20)
         elif header.type == L.HeaderType.PARAMETER_INSERT:
+            area = self.parameter_areas.get(p.parameter_area_index)
+            if area is not None:
+                self._claim(area.payload.number_of_bytes // L.PAGE_SIZE_4K, header)
             if p.gpa % L.PAGE_SIZE_4K:
                 self._fail(f"{header.describe()} gpa", f"{p.gpa:#x} is not page aligned",
                            header.offset + 8)
@@ -262,6 +268,13 @@ class IgvmFile:
                 self._fail(f"{header.describe()}", f"parameter area "
                            f"{p.parameter_area_index} is not declared before it",
                            header.offset + 20)
+
+    def _claim(self, pages: int, header: Header) -> None:
+        self.claimed_pages += pages
+        if self.claimed_pages > MAX_PAGE_UPDATES:
+            raise UnsupportedError(f"{self.path}: {header.describe()}: the directives claim more "
+                                   f"than {MAX_PAGE_UPDATES} page updates (the limit; 4 GiB of "
+                                   "guest memory)")
 
     # -- queries ----------------------------------------------------------------------------
     def platforms(self) -> list[Header]:
@@ -385,6 +398,9 @@ def snp_updates(igvm: IgvmFile, options: IgvmOptions) -> Iterator[PageUpdate]:
             pages = area.number_of_bytes // L.PAGE_SIZE_4K if microsoft else 1
             for page in range(pages):
                 count += 1
+                if count > MAX_PAGE_UPDATES:
+                    raise UnsupportedError(f"{igvm.path}: more than {MAX_PAGE_UPDATES} page "
+                                           "updates")
                 yield PageUpdate(p.gpa + page * L.PAGE_SIZE_4K, PageType.UNMEASURED, None,
                                  f"{header.describe()} (parameter area "
                                  f"{p.parameter_area_index}) +{page * L.PAGE_SIZE_4K:#x}")

@@ -11,7 +11,8 @@ import os
 
 from .abi.codec import codec
 from .abi.id_block import COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE
-from .errors import ConfigError, InputError, UnsupportedError, VerificationError
+from .errors import (ConfigError, InputError, SnpMeasureError, UnsupportedError,
+                     VerificationError)
 from .firmware import read_file
 
 
@@ -85,8 +86,12 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
                 key = serialization.load_der_public_key(data)
             except ValueError:
                 return load_private_key(path, passphrase, flag).public_key()
+    except SnpMeasureError:
+        raise
     except ValueError:
         raise InputError(path, f"not a PEM or DER key ({flag})") from None
+    except Exception:  # cryptography's UnsupportedAlgorithm for unknown key types, and kin
+        raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_p384(key, path, flag)
     return key
 

@@ -23,7 +23,7 @@ from .profiles import BSP_EIP, QEMU, VmmProfile, profile_named
 from .vmsa import build_vmsa, reset_vmsa_values, svsm_vmsa_values
 
 PathLike = "str | os.PathLike[str]"  # for annotations only
-MAX_VCPUS = 4096  # KVM_MAX_VCPUS on x86-64 with CONFIG_MAXSMP
+from .limits import MAX_VCPUS
 SNP_ACTIVE = 0x1
 
 

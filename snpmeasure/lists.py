@@ -28,6 +28,7 @@ def _int(flag: str, text: str) -> int:
 def int_list(flag: str, text: str) -> list[int]:
     """``1-4,8,0x10``: integers and inclusive ranges, in the order given, without repeats."""
     out: list[int] = []
+    seen: set[int] = set()
     for item in _items(flag, text):
         if "-" in item.lstrip("-"):
             low_text, high_text = item.split("-", 1)
@@ -40,7 +41,8 @@ def int_list(flag: str, text: str) -> list[int]:
         else:
             values = [_int(flag, item)]
         for value in values:
-            if value not in out:
+            if value not in seen:
+                seen.add(value)
                 out.append(value)
         if len(out) > MAX_LIST:
             raise ConfigError(f"{flag} lists more than {MAX_LIST} values")

@@ -27,6 +27,7 @@ MEASURE_VALUE_OPTIONS = {
 }
 MEASURE_FLAG_OPTIONS = {
     "--dump-vmsa": ("dump_vmsa", True), "-v": ("verbose", True), "--verbose": ("verbose", True),
+    "--force": ("force", True),
     "--legacy-vm-type": ("legacy_vm_type", True), "--no-legacy-vm-type": ("legacy_vm_type", False),
 }
 

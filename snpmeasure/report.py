@@ -20,6 +20,7 @@ from .abi import report as L
 from .abi.codec import codec
 from .errors import ConfigError, FormatError, InputError, UnsupportedError
 from .firmware import read_file
+from .limits import MAX_MANIFEST_FILE
 from .policy import decode_policy
 from .report_input import decode_report_bytes
 
@@ -236,7 +237,11 @@ def _verify_signature(report: AttestationReport, cert) -> Check:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except Exception:  # UnsupportedAlgorithm: an unknown key type in the certificate
+        return Check("signature", "fail", "the certificate's key type is not supported",
+                     "signature")
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP384R1):
         return Check("signature", "fail", "the VCEK/VLEK key is not ECDSA P-384", "signature")
     if report.fields["signature_algo"] != 1:
@@ -299,7 +304,7 @@ def _certificate_binding(report: AttestationReport, cert, product: str) -> list[
 
 def _manifest_measurements(path: str) -> list[dict]:
     try:
-        document = json.loads(read_file(path))
+        document = json.loads(read_file(path, MAX_MANIFEST_FILE, "manifest"))
         entries = document["measurements"]
         if not isinstance(entries, list):
             raise TypeError

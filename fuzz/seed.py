@@ -1,0 +1,45 @@
+"""Build the seed corpora in fuzz/corpus/<target>/ from the project's samples."""
+import os
+import shutil
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "tests", "data")
+SEEDS = {
+    "firmware": ["ovmf_AmdSev_suffix.bin", "ovmf_OvmfX64_suffix.bin"],
+    "svsm": [],
+    "igvm": ["igvm/linux_x64_vtl0.igvm"],
+    "report": ["reports/report_milan.hex"],
+    "keys": ["keys/id_key_test.pem", "keys/author_key_test.pem", "reports/vcek_milan.der",
+             "reports/ark_ask_milan.pem"],
+    "inputs": [],
+}
+
+
+def main() -> int:
+    sys.path.insert(0, ROOT)
+    for name, files in SEEDS.items():
+        directory = os.path.join(ROOT, "fuzz", "corpus", name)
+        os.makedirs(directory, exist_ok=True)
+        for index, file in enumerate(files):
+            shutil.copy(os.path.join(DATA, file), os.path.join(directory, f"seed{index}"))
+    from snpmeasure.igvm_writer import IgvmWriter
+    small = (IgvmWriter().platform().guest_policy().parameter_area(0, 4096)
+             .page_data(0x1000, b"\x01" * 4096).page_data(0x2000, flags=2)
+             .parameter_insert(0x3000, 0).vp_context(0xFFFFFFFFF000, bytes(4096)).build())
+    with open(os.path.join(ROOT, "fuzz", "corpus", "igvm", "small"), "wb") as handle:
+        handle.write(small)
+    with open(os.path.join(DATA, "svsm.bin"), "rb") as handle:
+        svsm = handle.read()
+    with open(os.path.join(ROOT, "fuzz", "corpus", "svsm", "tail"), "wb") as handle:
+        handle.write(svsm[-8192:])  # the footer table and metadata live in the last pages
+    for index, text in enumerate([b"1-64,128", b"EPYC-Milan,EPYC-Genoa", b"0x1,0x21", b"on,off",
+                                  b"console=ttyS0", b'{"measurements": []}',
+                                  b"bl=3,tee=0,snp=8,ucode=115"]):
+        with open(os.path.join(ROOT, "fuzz", "corpus", "inputs", f"seed{index}"), "wb") as h:
+            h.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

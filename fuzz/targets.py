@@ -1,0 +1,155 @@
+"""Fuzz targets: each takes arbitrary bytes and may raise only snpmeasure's own errors.
+
+Used by the atheris harness (``fuzz/run.py``, long runs) and by the hypothesis properties in
+``tests/test_fuzz_properties.py`` (bounded runs in CI).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+
+from snpmeasure.errors import SnpMeasureError
+
+TARGETS = {}
+
+
+def target(function):
+    TARGETS[function.__name__.removeprefix("fuzz_")] = function
+    return function
+
+
+def _tempfile(data: bytes, suffix: str = ".bin") -> str:
+    fd, path = tempfile.mkstemp(prefix="snpmeasure-fuzz-", suffix=suffix)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def _quiet(call, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return call(*args, **kwargs)
+        except SnpMeasureError:
+            return None
+
+
+@target
+def fuzz_firmware(data: bytes) -> None:
+    """OVMF/SVSM parsing and every SNP, SEV and SEV-ES plan over the parsed image."""
+    from snpmeasure.digest import SnpLaunchDigest
+    from snpmeasure.firmware import parse_firmware
+    from snpmeasure.kernel_hashes import KernelHashes
+    from snpmeasure.launch import (LaunchInputs, MeasurementConfig, measure_inputs)
+
+    firmware = _quiet(parse_firmware, data, "fuzz.fd")
+    if firmware is None:
+        return
+    hashes = KernelHashes(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32)
+    for mode, vmm, kernel in (("snp", "QEMU", False), ("snp", "ec2", True), ("snp", "gce", False),
+                              ("seves", "QEMU", True), ("sev", "QEMU", True)):
+        config = MeasurementConfig(mode=mode, ovmf="fuzz.fd", vcpus=2, vcpu_sig=0xA00F11,
+                                   vmm_type=vmm, kernel="k" if kernel else None)
+        inputs = LaunchInputs(config, firmware, hashes if kernel else None)
+        result = _quiet(measure_inputs, inputs)
+        assert result is None or len(result.digest) in (32, 48)
+    assert len(SnpLaunchDigest().digest) == 48
+
+
+@target
+def fuzz_svsm(data: bytes) -> None:
+    """An SVSM binary below the real OVMF (snp:svsm)."""
+    from snpmeasure.firmware import parse_firmware
+    from snpmeasure.launch import MeasurementConfig, measure
+
+    if _quiet(parse_firmware, data, "svsm.bin", 0xFFC00000) is None:
+        return
+    path = _tempfile(data)
+    try:
+        ovmf = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "svsm_ovmf.fd")
+        config = MeasurementConfig(mode="snp:svsm", ovmf=ovmf, svsm=path, vars_size=0x84000,
+                                   vcpus=2, vcpu_type="EPYC")
+        _quiet(measure, config)
+    finally:
+        os.unlink(path)
+
+
+@target
+def fuzz_igvm(data: bytes) -> None:
+    """IGVM parsing, every loader and platform, explain and inspect."""
+    from snpmeasure.explain import explain_igvm
+    from snpmeasure.igvm import IgvmOptions, measure_igvm
+    from snpmeasure.inspect_fw import inspect_igvm
+
+    path = _tempfile(data, ".igvm")
+    try:
+        for options in (IgvmOptions(), IgvmOptions(loader="microsoft", native_zero=True),
+                        IgvmOptions(check_kvm=True), IgvmOptions(platform="sev-es")):
+            result = _quiet(measure_igvm, path, options)
+            assert result is None or len(result.digest) in (32, 48)
+        _quiet(explain_igvm, path, IgvmOptions())
+        _quiet(inspect_igvm, path)
+    finally:
+        os.unlink(path)
+
+
+@target
+def fuzz_report(data: bytes) -> None:
+    """Attestation reports (binary, hex or base64) with every expectation checked."""
+    from snpmeasure.report import Expectations, parse_report, verify_report
+    from snpmeasure.report_input import decode_report_bytes
+
+    raw = _quiet(decode_report_bytes, data, "report")
+    if raw is None:
+        return
+    report = _quiet(parse_report, raw, "report")
+    if report is None:
+        return
+    json.dumps(report.to_json())
+    result = verify_report(report, expectations=Expectations(
+        measurements=(bytes(48),), host_data=bytes(32), min_tcb={"snp": 1}, deny_debug=True,
+        smt=True, min_abi=(1, 0), vmpl=0, min_guest_svn=1))
+    assert result.status in ("verified", "mismatch", "signature-invalid")
+
+
+@target
+def fuzz_keys(data: bytes) -> None:
+    """Keys and certificates in any encoding, ID blocks and ID_AUTH structures."""
+    from snpmeasure.idblock import verify_id_auth
+    from snpmeasure.keys import load_private_key, load_public_key, public_key_from_sev
+    from snpmeasure.report import load_bundle, load_certificate
+
+    path = _tempfile(data, ".pem")
+    try:
+        for call in (load_private_key, load_public_key, load_certificate, load_bundle):
+            _quiet(call, path)
+        _quiet(load_private_key, path, b"passphrase")
+    finally:
+        os.unlink(path)
+    _quiet(verify_id_auth, data[:96], data[96:96 + 4096], True)
+    _quiet(public_key_from_sev, data[:0x404])
+
+
+@target
+def fuzz_inputs(data: bytes) -> None:
+    """Flag values and small inputs: command lines, lists, IDs, digests, manifests."""
+    from snpmeasure.idblock import parse_digest, parse_id16
+    from snpmeasure.kernel_hashes import cmdline_bytes
+    from snpmeasure.lists import bool_list, cpu_type_list, int_list, vmm_type_list
+    from snpmeasure.report import _manifest_measurements, parse_min_tcb
+    from snpmeasure.report_input import parse_measurement
+
+    text = data.decode("utf-8", "surrogateescape")
+    assert cmdline_bytes(text).endswith(b"\x00")
+    for call in (int_list, cpu_type_list, vmm_type_list, bool_list):
+        _quiet(call, "--flag", text)
+    for call in (parse_digest, parse_id16, parse_measurement):
+        _quiet(call, text, "--flag")
+    _quiet(parse_min_tcb, text)
+    path = _tempfile(data, ".json")
+    try:
+        _quiet(_manifest_measurements, path)
+    finally:
+        os.unlink(path)

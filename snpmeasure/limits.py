@@ -1,0 +1,11 @@
+"""Resource limits: every claimed size is checked against these before anything is allocated.
+
+Documented in docs/security.md. Each is far above what real inputs need.
+"""
+MAX_FIRMWARE_FILE = 256 << 20      # OVMF and SVSM images (real ones are 2 to 8 MiB)
+MAX_SMALL_FILE = 1 << 20           # keys, certificates, passphrase files, reports
+MAX_MANIFEST_FILE = 64 << 20       # manifests given to report verify
+MAX_IGVM_HEADER_SECTION = 64 << 20  # the IGVM variable headers, read whole
+MAX_PAGE_UPDATES = 1 << 20         # page updates of one launch (4 GiB of guest memory)
+MAX_MATRIX_ENTRIES = 1 << 20       # manifest entries and find candidates
+MAX_VCPUS = 4096                   # KVM_MAX_VCPUS on x86-64 with CONFIG_MAXSMP
