@@ -57,7 +57,7 @@ def large_inputs(work: str, repeat: int) -> list[str]:
             "--kernel", kernel, "--initrd", initrd, "--append", "console=ttyS0"]
     ours = median_run([OURS, "measure", *args], repeat)
     peer = median_run([PEER, *args], repeat)
-    return [f"1. large inputs (4 MiB OVMF, 12 MiB kernel, 512 MiB initrd, 4 vCPUs, snp)",
+    return ["1. large inputs (4 MiB OVMF, 12 MiB kernel, 512 MiB initrd, 4 vCPUs, snp)",
             f"   snpmeasure {ours[0]:.3f} s, peak RSS {ours[1] / 1024:.1f} MiB "
             f"(target <= 64 MiB)",
             f"   peer       {peer[0]:.3f} s, peak RSS {peer[1] / 1024:.1f} MiB",
@@ -70,7 +70,7 @@ def startup(repeat: int) -> list[str]:
     peer = median_run([PEER, *args], repeat * 4)
     version = median_run([OURS, "--version"], repeat * 4)
     helptime = median_run([OURS, "measure", "--help"], repeat)
-    return [f"2. small job start-up (README main job: 4 MiB OVMF, no kernel)",
+    return ["2. small job start-up (README main job: 4 MiB OVMF, no kernel)",
             f"   snpmeasure {ours[0] * 1000:.1f} ms, peer {peer[0] * 1000:.1f} ms, "
             f"ratio {ours[0] / peer[0]:.2f} (target <= 1.20)",
             f"   snpmeasure --version {version[0] * 1000:.1f} ms, measure --help "

@@ -52,9 +52,24 @@ class SnpLaunchDigest:
     def update(self, update: PageUpdate) -> bytes:
         return self.extend(update.page_type, update.gpa, page_contents_digest(update))
 
-    def replay(self, updates: Iterable[PageUpdate]) -> "SnpLaunchDigest":
-        for item in updates:
-            self.update(item)
+    def replay(self, updates: Iterable[PageUpdate], expected_pages: int = 0) -> "SnpLaunchDigest":
+        """Fold every update in. With ``expected_pages`` above ``parallel.MIN_PAGES``, page
+        contents are hashed on a second core where that is possible (same result)."""
+        from . import parallel
+
+        if expected_pages >= parallel.MIN_PAGES and parallel.available():
+            pairs = parallel.contents_in_parallel(updates)
+        else:
+            pairs = ((item, hashlib.sha384(item.data).digest() if item.data is not None
+                      else ZERO_DIGEST) for item in updates)
+        # the chain, inlined: this loop runs once per page
+        digest, pack, sha384, count = self._digest, _PAGE_INFO_TAIL.pack, hashlib.sha384, 0
+        for item, contents in pairs:
+            digest = sha384(digest + contents + pack(PAGE_INFO_LENGTH, item.page_type, 0,
+                                                     item.gpa)).digest()
+            count += 1
+        self._digest = digest
+        self.pages += count
         return self
 
     def copy(self) -> "SnpLaunchDigest":

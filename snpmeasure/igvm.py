@@ -547,7 +547,7 @@ def measure_igvm(path: str | os.PathLike, options: IgvmOptions = IgvmOptions()) 
     with IgvmFile(path) as igvm:
         platform = PLATFORMS[options.platform]
         if platform is L.Platform.SEV_SNP:
-            engine = SnpLaunchDigest().replay(snp_updates(igvm, options))
+            engine = SnpLaunchDigest().replay(snp_updates(igvm, options), igvm.claimed_pages)
             digest, pages = engine.digest, engine.pages
             id_block = check_id_block(igvm, igvm.compatibility_mask(platform), digest)
         else:

@@ -305,11 +305,15 @@ def measure(config: MeasurementConfig) -> Measurement:
 def measure_inputs(inputs: LaunchInputs) -> Measurement:
     config = inputs.config
     mode = config.mode
+    pages = inputs.firmware.size // PAGE_SIZE + (inputs.svsm.size // PAGE_SIZE if inputs.svsm
+                                                  else 0)
     if mode is Mode.SNP_OVMF_HASH:
-        digest = SnpLaunchDigest().replay(firmware_pages(inputs.firmware)).digest
+        digest = SnpLaunchDigest().replay(firmware_pages(inputs.firmware), pages).digest
         return Measurement(digest, mode)
     vmsas = vmsa_pages(inputs) if mode.has_vmsa else ()
     if mode.is_snp:
-        engine = SnpLaunchDigest(snp_seed(config)).replay(snp_plan(inputs, vmsas))
+        if config.snp_ovmf_hash is not None:
+            pages = 0  # the firmware pages are not measured
+        engine = SnpLaunchDigest(snp_seed(config)).replay(snp_plan(inputs, vmsas), pages)
         return Measurement(engine.digest, mode, vmsas)
     return Measurement(sev_launch_digest(sev_blobs(inputs, vmsas)), mode, vmsas)

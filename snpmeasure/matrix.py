@@ -82,10 +82,11 @@ class Matrix:
             if self._firmware_digest is None:
                 start = SnpLaunchDigest(snp_seed(self.base))
                 if self.base.mode is Mode.SNP_SVSM:
-                    start.replay(firmware_pages(inputs.firmware, "OVMF"))
-                    start.replay(firmware_pages(inputs.svsm, "SVSM"))
+                    start.replay(firmware_pages(inputs.firmware, "OVMF"),
+                                 inputs.firmware.size // 4096)
+                    start.replay(firmware_pages(inputs.svsm, "SVSM"), inputs.svsm.size // 4096)
                 elif self.base.snp_ovmf_hash is None:
-                    start.replay(firmware_pages(inputs.firmware))
+                    start.replay(firmware_pages(inputs.firmware), inputs.firmware.size // 4096)
                 self._firmware_digest = start
             prefix = self._firmware_digest.copy()
             if self.base.mode is Mode.SNP_SVSM:

@@ -33,18 +33,26 @@ class PageUpdate(namedtuple("PageUpdate", "gpa page_type data source")):
         return super().__new__(cls, gpa, page_type, data, source)
 
 
+# Internal generators build PageUpdates without re-checking what they ensure by construction.
+_new_update = tuple.__new__
+
+
 def data_pages(gpa: int, data: bytes | memoryview, source: str,
                page_type: PageType = PageType.NORMAL) -> Iterator[PageUpdate]:
-    """Pages of ``data`` (a whole number of pages) loaded at ``gpa``."""
+    """Pages of ``data`` (a whole number of pages) loaded at ``gpa`` (NORMAL or VMSA)."""
+    if page_type not in _HAS_DATA:
+        raise ValueError(f"{page_type.name} pages carry no data")
     view = memoryview(data)
     for offset in range(0, len(view), PAGE_SIZE):
-        yield PageUpdate(gpa + offset, page_type, view[offset:offset + PAGE_SIZE],
-                         f"{source} +{offset:#x}")
+        yield _new_update(PageUpdate, (gpa + offset, page_type,
+                                       view[offset:offset + PAGE_SIZE], f"{source} +{offset:#x}"))
 
 
 def empty_pages(gpa: int, size: int, page_type: PageType, source: str) -> Iterator[PageUpdate]:
+    if page_type in _HAS_DATA:
+        raise ValueError(f"{page_type.name} pages need data")
     for offset in range(0, size, PAGE_SIZE):
-        yield PageUpdate(gpa + offset, page_type, None, f"{source} +{offset:#x}")
+        yield _new_update(PageUpdate, (gpa + offset, page_type, None, f"{source} +{offset:#x}"))
 
 
 def firmware_pages(firmware: Firmware, label: str = "firmware") -> Iterator[PageUpdate]:

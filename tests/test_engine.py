@@ -185,3 +185,49 @@ def test_streaming_hash_memory_does_not_grow_with_file_size(tmp_path):
     for _ in range(96):
         reference.update(zeros)
     assert digest == reference.digest()
+
+
+def test_parallel_page_hashing_equals_sequential(tmp_path, monkeypatch):
+    """Long plans hash pages in a helper process; the digest must not change."""
+    import random
+
+    from snpmeasure import parallel
+    from snpmeasure.igvm import measure_igvm
+    from snpmeasure.igvm_writer import IgvmWriter
+    from snpmeasure.plan import firmware_pages
+
+    monkeypatch.setattr(parallel, "available", lambda: True)
+    rng = random.Random(5)
+    ovmf = OVMF.read_bytes()
+    image = rng.randbytes((20 << 20) - len(ovmf)) + ovmf  # 20 MiB: above parallel.MIN_PAGES
+    firmware = parse_firmware(image, "big.fd")
+    pages = firmware.size // 4096
+    assert pages >= parallel.MIN_PAGES
+    parallel_digest = SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest
+    monkeypatch.setenv("SNPMEASURE_SEQUENTIAL", "1")
+    monkeypatch.setattr(parallel, "available", lambda: False)
+    assert SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest == parallel_digest
+    writer = IgvmWriter().platform()
+    for index in range(parallel.MIN_PAGES + 300):
+        data = rng.randbytes(4096) if index % 3 else None
+        writer.page_data(0x100000 + index * 4096, data, flags=2 if index % 7 == 0 else 0)
+    path = tmp_path / "big.igvm"
+    path.write_bytes(writer.build())
+    sequential = measure_igvm(path).digest
+    monkeypatch.delenv("SNPMEASURE_SEQUENTIAL")
+    monkeypatch.setattr(parallel, "available", lambda: True)
+    assert measure_igvm(path).digest == sequential
+
+
+def test_parallel_helper_is_reaped(monkeypatch):
+    import os
+
+    from snpmeasure import parallel
+    from snpmeasure.plan import empty_pages, data_pages
+    monkeypatch.setattr(parallel, "available", lambda: True)
+    page = bytes(range(256)) * 16
+    updates = list(data_pages(0, page * parallel.MIN_PAGES, "x")) + \
+        list(empty_pages(0x10000000, 8192, PageType.ZERO, "z"))
+    SnpLaunchDigest().replay(iter(updates), len(updates))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from builders import PAGE, FirmwareSpec, entry_bytes, metadata_bytes
+from builders import PAGE, FirmwareSpec, metadata_bytes
 from conftest import DATA
 
 from snpmeasure import MeasurementConfig, measure

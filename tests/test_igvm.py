@@ -17,7 +17,7 @@ from snpmeasure.cli import main
 from snpmeasure.digest import SnpLaunchDigest
 from snpmeasure.errors import FormatError, InputError, UnsupportedError
 from snpmeasure.explain import explain_igvm
-from snpmeasure.igvm import IgvmFile, IgvmOptions, measure_igvm
+from snpmeasure.igvm import IgvmOptions, measure_igvm
 from snpmeasure.igvm_writer import IgvmWriter
 
 SAMPLE = DATA / "igvm" / "linux_x64_vtl0.igvm"

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from snpmeasure.abi import report as L
 from snpmeasure.cli import main
 from snpmeasure.errors import FormatError
-from snpmeasure.report import Expectations, load_report, parse_report, verify_report
+from snpmeasure.report import load_report, parse_report
 
 REPORTS = DATA / "reports"
 MILAN = REPORTS / "report_milan.hex"
