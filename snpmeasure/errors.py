@@ -30,6 +30,17 @@ class InputError(SnpMeasureError):
         super().__init__(f"{self.path}: {reason}")
 
 
+def input_error(path: object, exc: OSError) -> InputError:
+    """The InputError for an OSError raised while reading ``path``."""
+    if isinstance(exc, IsADirectoryError):
+        return InputError(path, "is a directory, not a file")
+    if isinstance(exc, FileNotFoundError):
+        return InputError(path, "no such file")
+    if isinstance(exc, PermissionError):
+        return InputError(path, "permission denied")
+    return InputError(path, exc.strerror or str(exc))
+
+
 class FormatError(SnpMeasureError):
     """An input file is malformed: names the file, the field and, where known, the offset."""
 

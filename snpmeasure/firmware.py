@@ -12,7 +12,7 @@ from collections import namedtuple
 from .abi import ovmf as L
 from .abi.codec import CodecError, codec
 from .abi.ovmf import SectionType, section_type_name
-from .errors import FormatError, InputError
+from .errors import FormatError, input_error
 from .limits import MAX_FIRMWARE_FILE, MAX_SMALL_FILE
 
 PAGE_SIZE = 4096
@@ -128,14 +128,8 @@ def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
             if len(data) > limit:  # a file that grew, or a device
                 raise FormatError(path, "size", f"more than the {limit}-byte limit for a {what}")
             return data
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a file") from None
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
     except OSError as exc:
-        raise InputError(path, exc.strerror or str(exc)) from None
+        raise input_error(path, exc) from None
 
 
 def load_firmware(path: str | os.PathLike, end_at: int = FOUR_GIB) -> Firmware:

@@ -28,7 +28,8 @@ from .abi import igvm as L
 from .abi.codec import CodecError, codec
 from .abi.snp import PageType
 from .digest import SnpLaunchDigest
-from .errors import ConfigError, FormatError, InputError, UnsupportedError, VerificationError
+from .errors import (ConfigError, FormatError, InputError, UnsupportedError, VerificationError,
+                     input_error)
 from .plan import PageUpdate
 
 LOADERS = ("igvmmeasure", "microsoft")
@@ -79,14 +80,8 @@ class IgvmFile:
         self.path = str(path)
         try:
             self._handle = open(path, "rb")
-        except IsADirectoryError:
-            raise InputError(path, "is a directory, not a file") from None
-        except FileNotFoundError:
-            raise InputError(path, "no such file") from None
-        except PermissionError:
-            raise InputError(path, "permission denied") from None
         except OSError as exc:
-            raise InputError(path, exc.strerror or str(exc)) from None
+            raise input_error(path, exc) from None
         try:
             self.size = os.fstat(self._handle.fileno()).st_size
             self._parse()

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 from .abi.codec import codec
 from .abi.kernel_hashes import PADDED_HASH_TABLE_SIZE
-from .errors import InputError
+from .errors import input_error
 
 CHUNK_SIZE = 1 << 20
 PAGE_SIZE = 4096
@@ -24,14 +24,8 @@ def sha256_file(path: str | os.PathLike) -> bytes:
         with open(path, "rb") as handle:
             while chunk := handle.read(CHUNK_SIZE):
                 digest.update(chunk)
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, not a file") from None
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except PermissionError:
-        raise InputError(path, "permission denied") from None
     except OSError as exc:
-        raise InputError(path, exc.strerror or str(exc)) from None
+        raise input_error(path, exc) from None
     return digest.digest()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import lazy_layouts
+
 ID_BLOCK_SIZE = 0x60
 ID_AUTH_SIZE = 0x1000
 SIGNATURE_SIZE = 0x200
@@ -58,10 +60,4 @@ def declarations() -> dict:
     return {"IdBlock": IdBlock, "EcdsaSignature": EcdsaSignature, "EcdsaPublicKey": EcdsaPublicKey, "IdAuth": IdAuth}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)

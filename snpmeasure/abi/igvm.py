@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 
+from . import lazy_layouts
+
 IGVM_MAGIC = 0x4D564749  # "IGVM"
 PAGE_SIZE_4K = 0x1000
 PAGE_SIZE_2M = 0x200000
@@ -178,10 +180,4 @@ def declarations() -> dict:
     return {"FixedHeaderV1": FixedHeaderV1, "FixedHeaderV2": FixedHeaderV2, "VariableHeaderPrefix": VariableHeaderPrefix, "SupportedPlatform": SupportedPlatform, "GuestPolicy": GuestPolicy, "PageData": PageData, "ParameterArea": ParameterArea, "ParameterInsert": ParameterInsert, "VpContext": VpContext, "ParameterUsage": ParameterUsage, "RequiredMemory": RequiredMemory, "SnpIdBlockSignature": SnpIdBlockSignature, "SnpIdBlockPublicKey": SnpIdBlockPublicKey, "SnpIdBlock": SnpIdBlock}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import lazy_layouts
+
 from .ovmf import guid_bytes
 
 HASH_TABLE_HEADER_GUID = guid_bytes("9438d606-4f22-4cc9-b479-a793d411fd21")
@@ -46,10 +48,4 @@ def declarations() -> dict:
     return {"SevHashTable": SevHashTable, "PaddedSevHashTable": PaddedSevHashTable}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)

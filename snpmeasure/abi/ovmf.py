@@ -10,6 +10,8 @@ import enum
 
 from functools import lru_cache
 
+from . import lazy_layouts
+
 
 def _swap(raw: bytes) -> bytes:
     # the first three GUID fields are little-endian (uuid's bytes_le); the rest as written
@@ -95,13 +97,7 @@ def declarations() -> dict:
     return {k: v for k, v in locals().items() if isinstance(v, Struct)}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)
 
 
 class SectionType(enum.IntEnum):

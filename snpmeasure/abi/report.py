@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import lazy_layouts
+
 REPORT_SIZE = 0x4A0
 SIGNED_SIZE = 0x2A0
 SUPPORTED_VERSIONS = (2, 3, 5)
@@ -62,13 +64,7 @@ def declarations() -> dict:
     return {"AttestationReport": AttestationReport}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)
 
 
 # (offset, size, name, versions in which the range is reserved)

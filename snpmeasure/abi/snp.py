@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 
+from . import lazy_layouts
+
 DIGEST_SIZE = 48
 PAGE_INFO_LENGTH = 0x70
 # KVM's placeholder GPA for VMSA pages (all bits of a 52-bit page frame set).
@@ -44,10 +46,4 @@ def declarations() -> dict:
     return {"PageInfo": PageInfo}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)

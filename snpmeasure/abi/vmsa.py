@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from . import lazy_layouts
+
 VMSA_SIZE = 4096
 SEGMENTS = ("es", "cs", "ss", "ds", "fs", "gs", "gdtr", "ldtr", "idtr", "tr")
 BYTE_FIELDS = {"fpreg_x87": 80, "fpreg_xmm": 256, "fpreg_ymm": 256}
@@ -72,10 +74,4 @@ def declarations() -> dict:
     return {"VmcbSegment": VmcbSegment, "SevEsSaveArea": SevEsSaveArea}
 
 
-def __getattr__(name: str):
-    if name.startswith("__"):  # import machinery probes dunder names: not layouts
-        raise AttributeError(name)
-    layouts = declarations()
-    if name in layouts:
-        return layouts[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_layouts(declarations)
