@@ -121,11 +121,17 @@ def fuzz_keys(data: bytes) -> None:
     from snpmeasure.keys import load_private_key, load_public_key, public_key_from_sev
     from snpmeasure.report import load_bundle, load_certificate
 
+    from snpmeasure.report import load_report, verify_report
+
     path = _tempfile(data, ".pem")
     try:
         for call in (load_private_key, load_public_key, load_certificate, load_bundle):
             _quiet(call, path)
         _quiet(load_private_key, path, b"passphrase")
+        report = load_report(os.path.join(os.path.dirname(__file__), "..", "tests", "data",
+                                          "reports", "report_milan.hex"))
+        result = _quiet(verify_report, report, vcek=path, ca=path)
+        assert result is None or result.status in ("verified", "mismatch", "signature-invalid")
     finally:
         os.unlink(path)
     _quiet(verify_id_auth, data[:96], data[96:96 + 4096], True)

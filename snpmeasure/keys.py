@@ -77,8 +77,8 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
         return load_private_key(path, passphrase, flag).public_key()
     try:
         if pem and b"CERTIFICATE" in data:
-            from cryptography import x509
-            key = x509.load_pem_x509_certificate(data).public_key()
+            from .report import load_certificate
+            key = load_certificate(path).public_key()
         elif pem:
             key = serialization.load_pem_public_key(data)
         else:

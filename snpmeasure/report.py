@@ -134,7 +134,9 @@ def load_certificate(path: str | os.PathLike):
                 raise InputError(path, f"holds {len(certs)} certificates; one is expected")
             return certs[0]
         return _quiet_load(x509.load_der_x509_certificate, data)
-    except ValueError:
+    except InputError:
+        raise
+    except Exception:  # ValueError, x509.InvalidVersion, UnsupportedAlgorithm, ...
         raise InputError(path, "not a PEM or DER X.509 certificate") from None
 
 
@@ -144,13 +146,17 @@ def load_bundle(path: str | os.PathLike) -> list:
     data = read_file(path)
     try:
         certs = _quiet_load(x509.load_pem_x509_certificates, data)
-    except ValueError:
+    except Exception:  # ValueError, x509.InvalidVersion, ...
         raise InputError(path, "not a PEM bundle of X.509 certificates") from None
     return certs
 
 
 def _extension(cert, dotted: str):
-    for ext in cert.extensions:
+    try:
+        extensions = list(cert.extensions)
+    except Exception:  # malformed or duplicate extensions: treated as absent
+        return None
+    for ext in extensions:
         if ext.oid.dotted_string == dotted:
             return getattr(ext.value, "value", None)
     return None
@@ -260,8 +266,6 @@ def _verify_signature(report: AttestationReport, cert) -> Check:
 
 
 def _verify_chain(cert, bundle: list) -> list[Check]:
-    from cryptography.exceptions import InvalidSignature
-
     roots = [c for c in bundle if c.issuer == c.subject]
     if len(roots) != 1 or len(bundle) != 2:
         return [Check("certificate chain", "fail", "the CA bundle must hold the ASK (or ASVK) and "
@@ -273,12 +277,18 @@ def _verify_chain(cert, bundle: list) -> list[Check]:
     for child, parent, what in steps:
         try:
             child.verify_directly_issued_by(parent)
-        except (InvalidSignature, ValueError, TypeError) as exc:
+        except Exception as exc:  # InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm
             return [Check("certificate chain", "fail", f"{what}: does not verify "
                           f"({type(exc).__name__})", "signature")]
-    name = ark.subject.rfc4514_string().split(",")[0]
-    return [Check("certificate chain", "pass", f"VCEK <- {ask.subject.rfc4514_string().split(',')[0]}"
-                  f" <- {name} (self-signed; RSA-PSS)", "signature")]
+    return [Check("certificate chain", "pass", f"VCEK <- {_common_name(ask)} <- {_common_name(ark)}"
+                  " (self-signed; RSA-PSS)", "signature")]
+
+
+def _common_name(cert) -> str:
+    try:
+        return cert.subject.rfc4514_string().split(",")[0]
+    except Exception:  # a malformed name: the chain verified, the name is only for people
+        return "?"
 
 
 def _certificate_binding(report: AttestationReport, cert, product: str) -> list[Check]:
