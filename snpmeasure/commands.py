@@ -34,8 +34,8 @@ def build_config(*, mode, ovmf, vcpus, vcpu_type, vcpu_sig, vcpu_family, vcpu_mo
         try:
             size = os.stat(vars_file).st_size
         except OSError as exc:
-            from .errors import InputError
-            raise InputError(vars_file, exc.strerror or str(exc)) from None
+            from .errors import input_error
+            raise input_error(vars_file, exc) from None
     features = parse_int("--guest-features", guest_features)
     if features is not None and mode.value in ("sev", "seves"):
         warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES VMSA's "

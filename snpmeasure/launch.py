@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from .cpu import cpu_signature, signature_of_type
 from .digest import SnpLaunchDigest, sev_launch_digest
 from .errors import ConfigError, FormatError, UnsupportedError
-from .firmware import FOUR_GIB, PAGE_SIZE, Firmware, check_disjoint, load_firmware
+from .firmware import FOUR_GIB, PAGE_SIZE, Firmware, load_firmware
 from .kernel_hashes import KernelHashes
 from .plan import (PageUpdate, firmware_pages, metadata_updates, sev_hash_table, vmsa_updates)
 from .profiles import BSP_EIP, QEMU, VmmProfile, profile_named
@@ -231,8 +231,7 @@ def load_inputs(config: MeasurementConfig) -> LaunchInputs:
             if section.gpa < firmware.end_gpa and firmware.gpa < section.end:
                 raise FormatError(svsm.path, f"SEV metadata section {section.index}",
                                   f"overlaps the OVMF image at {firmware.gpa:#x}", section.offset)
-        check_disjoint(svsm.sections, svsm.path)
-    elif config.mode.is_snp and not firmware.has_metadata:
+    elif config.mode is Mode.SNP and not firmware.has_metadata:
         raise UnsupportedError(f"{firmware.path}: no SEV metadata in the footer table; QEMU "
                                "cannot launch it as an SNP guest")
     return LaunchInputs(config, firmware, hashes, svsm)

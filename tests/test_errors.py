@@ -254,3 +254,17 @@ def test_arbitrary_bytes_raise_only_our_errors():
                 pass
 
     check()
+
+
+def test_ovmf_hash_mode_needs_no_metadata(tmp_path):
+    """snp:ovmf-hash only hashes the firmware pages, as sev-snp-measure does; the snp launch
+    that uses the seed still needs the metadata."""
+    from oracle import peer_measure
+    image = FirmwareSpec(with_metadata=False).build()
+    path = tmp_path / "fw.fd"
+    path.write_bytes(image)
+    seed = measure(MeasurementConfig(mode="snp:ovmf-hash", ovmf=path))
+    assert seed.digest == peer_measure("snp:ovmf-hash", str(path))
+    with pytest.raises(UnsupportedError, match="no SEV metadata"):
+        measure(MeasurementConfig(mode="snp", ovmf=path, vcpus=1, vcpu_type="EPYC",
+                                  snp_ovmf_hash=seed.hex))
