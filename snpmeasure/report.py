@@ -123,6 +123,18 @@ def _quiet_load(loader, data):
         return loader(data)
 
 
+def _checked(cert, path):
+    """Parse every field now: cryptography parses lazily and would raise later."""
+    try:
+        cert.subject, cert.issuer, cert.signature, cert.tbs_certificate_bytes
+        list(cert.extensions)
+        cert.public_key()
+    except Exception as exc:
+        raise FormatError(path, "certificate", f"malformed or unsupported "
+                          f"({type(exc).__name__})") from None
+    return cert
+
+
 def load_certificate(path: str | os.PathLike):
     from cryptography import x509
 
@@ -132,9 +144,9 @@ def load_certificate(path: str | os.PathLike):
             certs = _quiet_load(x509.load_pem_x509_certificates, data)
             if len(certs) != 1:
                 raise InputError(path, f"holds {len(certs)} certificates; one is expected")
-            return certs[0]
-        return _quiet_load(x509.load_der_x509_certificate, data)
-    except InputError:
+            return _checked(certs[0], path)
+        return _checked(_quiet_load(x509.load_der_x509_certificate, data), path)
+    except (InputError, FormatError):
         raise
     except Exception:  # ValueError, x509.InvalidVersion, UnsupportedAlgorithm, ...
         raise InputError(path, "not a PEM or DER X.509 certificate") from None
@@ -148,7 +160,7 @@ def load_bundle(path: str | os.PathLike) -> list:
         certs = _quiet_load(x509.load_pem_x509_certificates, data)
     except Exception:  # ValueError, x509.InvalidVersion, ...
         raise InputError(path, "not a PEM bundle of X.509 certificates") from None
-    return certs
+    return [_checked(cert, path) for cert in certs]
 
 
 def _extension(cert, dotted: str):
