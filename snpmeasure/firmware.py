@@ -12,7 +12,7 @@ from collections import namedtuple
 from .abi import ovmf as L
 from .abi.codec import CodecError, codec
 from .abi.ovmf import SectionType, section_type_name
-from .errors import FormatError, input_error
+from .errors import FormatError, check_not_device, input_error
 from .limits import MAX_FIRMWARE_FILE, MAX_SMALL_FILE
 
 PAGE_SIZE = 4096
@@ -120,6 +120,7 @@ def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
     errors into :class:`InputError`."""
     try:
         with open(path, "rb") as handle:
+            check_not_device(path, handle)
             size = os.fstat(handle.fileno()).st_size
             if size > limit:
                 raise FormatError(path, "size", f"{size} bytes is over the {limit}-byte limit "

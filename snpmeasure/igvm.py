@@ -83,6 +83,9 @@ class IgvmFile:
         except OSError as exc:
             raise input_error(path, exc) from None
         try:
+            import stat
+            if not stat.S_ISREG(os.fstat(self._handle.fileno()).st_mode):
+                raise InputError(path, "is not a regular file (IGVM files are read at offsets)")
             self.size = os.fstat(self._handle.fileno()).st_size
             self._parse()
         except CodecError as exc:

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 from .abi.codec import codec
 from .abi.kernel_hashes import PADDED_HASH_TABLE_SIZE
-from .errors import input_error
+from .errors import check_not_device, input_error
 
 CHUNK_SIZE = 1 << 20
 PAGE_SIZE = 4096
@@ -22,6 +22,7 @@ def sha256_file(path: str | os.PathLike) -> bytes:
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
+            check_not_device(path, handle)
             while chunk := handle.read(CHUNK_SIZE):
                 digest.update(chunk)
     except OSError as exc:

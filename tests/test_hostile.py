@@ -293,3 +293,19 @@ def test_no_traceback_and_no_secret_in_messages(tmp_path, capsys, monkeypatch):
         assert pem not in err
     random.seed(0)
     assert os.path.exists(path)
+
+
+@pytest.mark.parametrize("args", [
+    ["measure", "--mode", "sev", "--ovmf", "/dev/zero"],
+    ["measure", "--mode", "sev", "--ovmf", str(SAMPLES / "OVMF.amdsev.fd"), "--kernel",
+     "/dev/zero"],
+    ["igvm", "/dev/zero"],
+    ["report", "show", "/dev/zero"],
+    ["key-digest", "/dev/urandom"],
+])
+def test_devices_are_refused(capsys, args):
+    start = time.perf_counter()
+    assert main(args) == 3
+    assert time.perf_counter() - start < 10
+    out, err = capsys.readouterr()
+    assert out == "" and "device" in err or "regular file" in err
