@@ -314,6 +314,34 @@ def id_block_command(
         print(signed.qemu_properties)
 
 
+@app.command("snp-create-id-block", hidden=True)
+def snp_create_id_block_command(
+    measurement: Optional[str] = typer.Option(None, "--measurement", metavar="VALUE",
+                                              help="Guest launch measurement in Base64."),
+    idkey: Optional[Path] = typer.Option(None, "--idkey", metavar="PATH",
+                                         help="ID private key file."),
+    authorkey: Optional[Path] = typer.Option(None, "--authorkey", metavar="PATH",
+                                             help="Author private key file."),
+) -> None:
+    """sev-snp-measure's snp-create-id-block: the same flags and the same text output."""
+    if idkey is None or authorkey is None:
+        raise ConfigError("missing key files for id block (--idkey and --authorkey)")
+    if measurement is None:
+        raise ConfigError("--measurement is required")
+    id_block_command(
+        measurement=measurement, id_key=None, idkey=idkey, author_key=None,
+        authorkey=authorkey, id_key_passphrase_env=None, id_key_passphrase_file=None,
+        author_key_passphrase_env=None, author_key_passphrase_file=None, family_id=None,
+        image_id=None, id_version=1, guest_svn=0, policy="0x30000", abi_major=None,
+        abi_minor=None, smt=None, migrate_ma=None, allow_debug=None, single_socket=None,
+        cxl_allowed=None, mem_aes_256_xts=None, rapl_disable=None, ciphertext_hiding=None,
+        page_swap_disable=None, output_format="peer", id_block_out=None, id_auth_out=None,
+        force=False, mode=None, ovmf=None, vcpus=None, vcpu_type=None, vcpu_sig=None,
+        vcpu_family=None, vcpu_model=None, vcpu_stepping=None, vmm_type="QEMU", kernel=None,
+        initrd=None, append=None, guest_features=None, legacy_vm_type=None,
+        snp_ovmf_hash=None, svsm=None, vars_size=None, vars_file=None)
+
+
 @app.command("key-digest")
 def key_digest_command(
     key: Path = typer.Argument(..., metavar="KEY",

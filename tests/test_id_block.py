@@ -281,3 +281,16 @@ def test_policy_helpers():
 def test_id_auth_layout_offsets():
     assert L.IdAuth.sizeof() == 0x1000 and L.IdBlock.sizeof() == 0x60
     assert L.EcdsaPublicKey.sizeof() == 0x404 and L.EcdsaSignature.sizeof() == 0x200
+
+
+def test_snp_create_id_block_alias(capsys):
+    from sevsnpmeasure.id_block import snp_calc_id_block
+
+    peer = snp_calc_id_block(DIGEST, str(ID_KEY), str(AUTHOR_KEY)).splitlines()
+    assert main(["snp-create-id-block", "--measurement", DIGEST_B64, "--idkey", str(ID_KEY),
+                 "--authorkey", str(AUTHOR_KEY)]) == 0
+    ours = capsys.readouterr().out.splitlines()
+    assert ours[0].split(",")[0] == peer[0].split(",")[0] and ours[1:] == peer[1:]
+    assert main(["snp-create-id-block", "--measurement", DIGEST_B64, "--idkey",
+                 str(ID_KEY)]) == 2
+    assert "missing key files" in capsys.readouterr().err
