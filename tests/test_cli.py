@@ -224,3 +224,36 @@ def test_guest_features_in_seves_warns_and_keeps_the_peers_value(capsys):
     assert main(args + ["--guest-features", "0x21"]) == 0
     out, err = capsys.readouterr()
     assert out == plain and "ignored" in err
+
+
+def test_fast_path_knows_exactly_the_typer_measure_options():
+    import typer
+
+    from snpmeasure.main import MEASURE_FLAG_OPTIONS, MEASURE_VALUE_OPTIONS
+    command = typer.main.get_command(app).commands["measure"]
+    declared = set()
+    for param in command.params:
+        declared.update(param.opts)
+        declared.update(getattr(param, "secondary_opts", []) or [])
+    declared -= {"--help", "-h", "--version"}
+    assert declared == set(MEASURE_VALUE_OPTIONS) | set(MEASURE_FLAG_OPTIONS)
+
+
+@pytest.mark.parametrize("args", [
+    ["--mode", "snp", "--vcpus", "3", "--vcpu-type", "EPYC-Milan", "--ovmf", OVMF, "-v"],
+    ["--mode=snp", "--vcpus=2", "--vcpu-sig=0xa00f11", f"--ovmf={OVMF}", "--output-format",
+     "base64", "--no-legacy-vm-type", "--guest-features", "0x21"],
+    ["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+     "--legacy-vm-type", "--vcpus", "4"],
+    ["--mode", "snp:ovmf-hash", "--ovmf", SUFFIX],
+])
+def test_fast_path_and_typer_give_the_same_output(capsys, args):
+    from snpmeasure.cli import run_typer
+    from snpmeasure.main import parse_fast_measure
+
+    assert parse_fast_measure(args) is not None  # these take the fast path
+    assert main(["measure", *args]) == 0
+    fast = capsys.readouterr()
+    assert run_typer(["measure", *args]) == 0
+    slow = capsys.readouterr()
+    assert fast.out == slow.out and fast.err == slow.err
