@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import zlib
-from dataclasses import dataclass, field
+from collections import namedtuple
+from dataclasses import dataclass
 from collections.abc import Iterator
 
 from .abi import igvm as L
@@ -46,27 +48,20 @@ _SECTION_OF = {  # header type ranges must appear in this order
 }
 
 
-@dataclass(frozen=True)
-class Header:
-    """One variable header: its index, type, file offset, and parsed payload (or None)."""
+class Header(namedtuple("Header", "index type offset length payload")):
+    """One variable header: its index, type, file offset, length and parsed payload (or None)."""
 
-    index: int
-    type: int
-    offset: int
-    length: int
-    payload: object = field(repr=False, default=None)
+    __slots__ = ()
 
     @property
     def type_name(self) -> str:
-        try:
-            return L.HeaderType(self.type & ~L.IGNORABLE_BIT).name
-        except ValueError:
-            return f"unknown type {self.type:#x}"
+        return _type_info(self.type)[0]
 
     @property
     def compatibility_mask(self) -> int | None:
-        if self.payload is not None and "compatibility_mask" in self.payload:
-            return self.payload.compatibility_mask
+        payload = self.payload
+        if payload is not None:
+            return payload.get("compatibility_mask")
         return None
 
     def describe(self) -> str:
@@ -103,6 +98,9 @@ class IgvmFile:
 
     def close(self) -> None:
         self._handle.close()
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
 
     # -- reading ----------------------------------------------------------------------------
     def read(self, offset: int, size: int, what: str) -> bytes:
@@ -177,42 +175,35 @@ class IgvmFile:
 
     def _walk(self, section: bytes, base: int) -> Iterator[Header]:
         cursor, index, stage = 0, 0, 0
-        stages = list(_SECTION_OF.values())
-        while cursor < len(section):
+        end = len(section)
+        unpack_prefix = _PREFIX.unpack_from
+        while cursor < end:
             at = base + cursor
-            if len(section) - cursor < 8:
+            if end - cursor < 8:
                 self._fail("variable header", "truncated type/length", at)
-            prefix = _prefix(section, cursor)
-            if prefix.length > len(section) - cursor - 8:
-                self._fail(f"variable header {index} length", f"{prefix.length} runs past the "
+            kind, length = unpack_prefix(section, cursor)
+            if length > end - cursor - 8:
+                self._fail(f"variable header {index} length", f"{length} runs past the "
                            "header section", at + 4)
-            kind = prefix.type & ~L.IGNORABLE_BIT
-            body = section[cursor + 8:cursor + 8 + prefix.length]
+            name, known, header_stage, parser = _type_info(kind)
             payload = None
-            try:
-                known = L.HeaderType(kind)
-            except ValueError:
-                known = None
-            if known is None and not prefix.type & L.IGNORABLE_BIT:
+            if not known and not kind & L.IGNORABLE_BIT:
                 self._fail(f"variable header {index}", f"unknown required header type "
-                           f"{prefix.type:#x}", at)
-            if known is not None:
-                for number, span in enumerate(stages):
-                    if kind in span:
-                        if number < stage:
-                            self._fail(f"variable header {index} ({known.name})",
-                                       "appears after a later section's headers (platform, "
-                                       "then initialization, then directive headers)", at)
-                        stage = number
-                parser = _payload_parser(known)
+                           f"{kind:#x}", at)
+            if known:
+                if header_stage < stage:
+                    self._fail(f"variable header {index} ({name})", "appears after a later "
+                               "section's headers (platform, then initialization, then "
+                               "directive headers)", at)
+                stage = header_stage
                 if parser is not None:
                     size, parse = parser
-                    if prefix.length < size:
-                        self._fail(f"variable header {index} ({known.name}) length",
-                                   f"{prefix.length} is less than {size}", at + 4)
-                    payload = parse(body[:size])
-            yield Header(index, prefix.type, at, prefix.length, payload)
-            step = 8 + prefix.length
+                    if length < size:
+                        self._fail(f"variable header {index} ({name}) length",
+                                   f"{length} is less than {size}", at + 4)
+                    payload = parse(section[cursor + 8:cursor + 8 + size])
+            yield Header(index, kind, at, length, payload)
+            step = 8 + length
             cursor += step + (-step % L.VARIABLE_HEADER_ALIGNMENT)
             index += 1
 
@@ -308,17 +299,28 @@ class IgvmFile:
                 and h.compatibility_mask & mask and h.type >= 0x301)
 
 
-def _prefix(section: bytes, cursor: int):
-    return codec("igvm.VariableHeaderPrefix").parse(section[cursor:cursor + 8])
+_PREFIX = struct.Struct(codec("igvm.VariableHeaderPrefix").format)
+_TYPE_INFO: dict = {}
 
 
-def _payload_parser(kind):
-    """(size, parse) of the payload of ``kind``, or None for types without a layout."""
-    name = L.PAYLOADS.get(kind)
-    if name is None:
-        return None
-    payload = codec(name)
-    return payload.size, payload.parse
+def _type_info(value: int):
+    """(name, known, stage, (size, parse) or None) of a header type, computed once per type."""
+    info = _TYPE_INFO.get(value)
+    if info is None:
+        kind = value & ~L.IGNORABLE_BIT
+        try:
+            known = L.HeaderType(kind)
+        except ValueError:
+            known = None
+        stage = next((number for number, span in enumerate(_SECTION_OF.values())
+                      if kind in span), 0)
+        parser = None
+        if known is not None and L.PAYLOADS.get(known):
+            payload = codec(L.PAYLOADS[known])
+            parser = (payload.size, payload.parse)
+        name = known.name if known is not None else f"unknown type {value:#x}"
+        info = _TYPE_INFO[value] = (name, known is not None, stage, parser)
+    return info
 
 
 def _platform_name(value: int) -> str:
@@ -354,61 +356,60 @@ def _page_type(header: Header, data_type: int, flags: int) -> PageType:
 
 
 def snp_updates(igvm: IgvmFile, options: IgvmOptions) -> Iterator[PageUpdate]:
-    """The SNP page updates of the file's directives for the chosen loader."""
+    """The SNP page updates of the file's directives for the chosen loader.
+
+    The number of updates was bounded when the file was parsed (``claimed_pages``), and so was
+    every file offset, so this loop, which runs once per page, checks neither again.
+    """
     mask = igvm.compatibility_mask(L.Platform.SEV_SNP)
     microsoft = options.loader == "microsoft"
+    new, fd, page = tuple.__new__, igvm.fileno(), L.PAGE_SIZE_4K
+    normal = PageType.NORMAL
     vmsas = 0
-    count = 0
     for header in igvm.directives(mask):
         p = header.payload
         kind = header.type
+        label = header.describe()
         if options.check_kvm and vmsas and kind in (L.HeaderType.PAGE_DATA,
                                                     L.HeaderType.PARAMETER_INSERT):
-            raise UnsupportedError(f"{igvm.path}: {header.describe()} comes after the VMSA; "
-                                   "QEMU/KVM measures the VMSA last, so it must be the final "
-                                   "page directive (--check-kvm)")
+            raise UnsupportedError(f"{igvm.path}: {label} comes after the VMSA; QEMU/KVM "
+                                   "measures the VMSA last, so it must be the final page "
+                                   "directive (--check-kvm)")
         if kind == L.HeaderType.PAGE_DATA:
             if microsoft and p.flags & L.PAGE_FLAG_SHARED:
                 continue
             page_type = _page_type(header, p.data_type, p.flags)
-            size = L.PAGE_SIZE_2M if p.flags & L.PAGE_FLAG_2MB else L.PAGE_SIZE_4K
-            for offset in range(0, size, L.PAGE_SIZE_4K):
-                count += 1
-                if count > MAX_PAGE_UPDATES:
-                    raise UnsupportedError(f"{igvm.path}: more than {MAX_PAGE_UPDATES} page "
-                                           "updates")
-                source = f"{header.describe()} +{offset:#x}" if size > L.PAGE_SIZE_4K \
-                    else header.describe()
+            size = L.PAGE_SIZE_2M if p.flags & L.PAGE_FLAG_2MB else page
+            data = None
+            if page_type is normal and p.file_offset:
+                data = memoryview(os.pread(fd, size, p.file_offset))  # at most one 2 MiB page
+                if len(data) != size:
+                    raise InputError(igvm.path, f"short read at {p.file_offset:#x}")
+            for offset in range(0, size, page):
+                source = f"{label} +{offset:#x}" if size > page else label
                 gpa = p.gpa + offset
-                if page_type is PageType.NORMAL:
-                    if p.file_offset:
-                        data = igvm.read(p.file_offset + offset, L.PAGE_SIZE_4K,
-                                         header.describe())
-                        yield PageUpdate(gpa, PageType.NORMAL, data, source)
-                    elif options.native_zero:
-                        yield PageUpdate(gpa, PageType.ZERO, None, source + " (empty)")
-                    else:
-                        yield PageUpdate(gpa, PageType.NORMAL, ZERO_PAGE, source + " (empty)")
+                if page_type is not normal:
+                    yield new(PageUpdate, (gpa, page_type, None, source))
+                elif data is not None:
+                    yield new(PageUpdate, (gpa, normal, data[offset:offset + page], source))
+                elif options.native_zero:
+                    yield new(PageUpdate, (gpa, PageType.ZERO, None, source + " (empty)"))
                 else:
-                    yield PageUpdate(gpa, page_type, None, source)
+                    yield new(PageUpdate, (gpa, normal, ZERO_PAGE, source + " (empty)"))
         elif kind == L.HeaderType.PARAMETER_INSERT:
             area = igvm.parameter_areas[p.parameter_area_index].payload
-            pages = area.number_of_bytes // L.PAGE_SIZE_4K if microsoft else 1
-            for page in range(pages):
-                count += 1
-                if count > MAX_PAGE_UPDATES:
-                    raise UnsupportedError(f"{igvm.path}: more than {MAX_PAGE_UPDATES} page "
-                                           "updates")
-                yield PageUpdate(p.gpa + page * L.PAGE_SIZE_4K, PageType.UNMEASURED, None,
-                                 f"{header.describe()} (parameter area "
-                                 f"{p.parameter_area_index}) +{page * L.PAGE_SIZE_4K:#x}")
+            pages = area.number_of_bytes // page if microsoft else 1
+            for index in range(pages):
+                yield new(PageUpdate, (p.gpa + index * page, PageType.UNMEASURED, None,
+                                       f"{label} (parameter area {p.parameter_area_index}) "
+                                       f"+{index * page:#x}"))
         elif kind == L.HeaderType.VP_CONTEXT:
             vmsa = _vmsa(igvm, header)
             if options.check_kvm:
                 _check_kvm_vmsa(igvm, header, vmsa, vmsas)
             vmsas += 1
-            yield PageUpdate(p.gpa, PageType.VMSA, vmsa, f"{header.describe()} VMSA of "
-                             f"vCPU {p.vp_index}")
+            yield new(PageUpdate, (p.gpa, PageType.VMSA, vmsa,
+                                   f"{label} VMSA of vCPU {p.vp_index}"))
 
 
 def _vmsa(igvm: IgvmFile, header: Header) -> bytes:

@@ -38,6 +38,12 @@ class Codec:
         self.consts = consts
         self.size = size
         self._paths = tuple(tuple(name.split(".")) for name in names)
+        self._flat = not consts and all(len(path) == 1 for path in self._paths)
+
+    @property
+    def format(self) -> str:
+        """The struct format (little-endian) of the layout."""
+        return self._struct.format
 
     def sizeof(self) -> int:
         return self.size
@@ -46,6 +52,8 @@ class Codec:
         """Parse the first ``size`` bytes of ``data``; constants are checked (ValueError)."""
         if len(data) < self.size:
             raise CodecError(f"{self.key} needs {self.size} bytes, got {len(data)}")
+        if self._flat:
+            return Fields(zip(self.names, self._struct.unpack_from(data)))
         out = Fields()
         for path, value in zip(self._paths, self._struct.unpack_from(data)):
             target = out
