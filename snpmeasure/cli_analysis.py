@@ -10,9 +10,11 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .cli import (OPT_APPEND, OPT_FORCE, OPT_INITRD, OPT_KERNEL, OPT_MODE, OPT_OVMF, OPT_OVMF_HASH,
-                  OPT_SVSM, OPT_VARS_FILE, OPT_VARS_SIZE, OPT_VCPU_FAMILY, OPT_VCPU_MODEL,
-                  OPT_VCPU_STEPPING, _state, app, build_config, parse_int)
+from .cli import (OPT_APPEND, OPT_FORCE, OPT_GUEST_FEATURES, OPT_INITRD, OPT_KERNEL,
+                  OPT_LEGACY, OPT_MODE, OPT_OVMF, OPT_OVMF_HASH, OPT_SVSM, OPT_VARS_FILE,
+                  OPT_VARS_SIZE, OPT_VCPU_FAMILY, OPT_VCPU_MODEL, OPT_VCPU_SIG,
+                  OPT_VCPU_STEPPING, OPT_VCPU_TYPE, OPT_VCPUS, OPT_VMM_TYPE, _state, app,
+                  build_config, parse_int)
 from .errors import ConfigError, VerificationError
 
 OPT_VCPUS_LIST = typer.Option(None, "--vcpus", metavar="LIST",
@@ -233,23 +235,18 @@ def explain_command(
     loader: str = OPT_IGVM_LOADER,
     native_zero: bool = OPT_NATIVE_ZERO,
     check_kvm: bool = OPT_CHECK_KVM,
-    vcpus: Optional[int] = typer.Option(None, "--vcpus", metavar="N", help="Number of vCPUs."),
-    vcpu_type: Optional[str] = typer.Option(None, "--vcpu-type", metavar="CPUTYPE",
-                                            help="QEMU CPU model of the vCPUs."),
-    vcpu_sig: Optional[str] = typer.Option(None, "--vcpu-sig", metavar="VALUE",
-                                           help="vCPU signature."),
+    vcpus: Optional[int] = OPT_VCPUS,
+    vcpu_type: Optional[str] = OPT_VCPU_TYPE,
+    vcpu_sig: Optional[str] = OPT_VCPU_SIG,
     vcpu_family: Optional[str] = OPT_VCPU_FAMILY,
     vcpu_model: Optional[str] = OPT_VCPU_MODEL,
     vcpu_stepping: Optional[str] = OPT_VCPU_STEPPING,
-    vmm_type: str = typer.Option("QEMU", "--vmm-type", metavar="VMMTYPE",
-                                 help="Host VMM: QEMU, ec2 or gce."),
+    vmm_type: str = OPT_VMM_TYPE,
     kernel: Optional[str] = OPT_KERNEL,
     initrd: Optional[str] = OPT_INITRD,
     append: Optional[str] = OPT_APPEND,
-    guest_features: Optional[str] = typer.Option(None, "--guest-features", metavar="VALUE",
-                                                 help="SEV_FEATURES of the SNP VMSAs."),
-    legacy_vm_type: Optional[bool] = typer.Option(None, "--legacy-vm-type/--no-legacy-vm-type",
-                                                  help="QEMU's legacy-vm-type."),
+    guest_features: Optional[str] = OPT_GUEST_FEATURES,
+    legacy_vm_type: Optional[bool] = OPT_LEGACY,
     snp_ovmf_hash: Optional[str] = OPT_OVMF_HASH,
     svsm: Optional[str] = OPT_SVSM,
     vars_size: Optional[str] = OPT_VARS_SIZE,

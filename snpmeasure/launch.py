@@ -120,8 +120,9 @@ class MeasurementConfig(namedtuple("MeasurementConfig", _CONFIG_FIELDS,
         return type(self)(**{**self._asdict(), **changes})
 
     def _check_svsm(self) -> None:
-        if self.profile is not QEMU:
-            raise ConfigError("mode snp:svsm is only defined for --vmm-type QEMU")
+        if not self.profile.supports_svsm:
+            raise ConfigError(f"mode snp:svsm is not defined for --vmm-type {self.profile.name} "
+                              "(only QEMU)")
         if self.svsm is None:
             raise ConfigError("mode snp:svsm needs --svsm")
         if self.vars_size is None:
