@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 import zlib
 from collections import namedtuple
@@ -78,10 +79,10 @@ class IgvmFile:
         except OSError as exc:
             raise input_error(path, exc) from None
         try:
-            import stat
-            if not stat.S_ISREG(os.fstat(self._handle.fileno()).st_mode):
+            info = os.fstat(self._handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise InputError(path, "is not a regular file (IGVM files are read at offsets)")
-            self.size = os.fstat(self._handle.fileno()).st_size
+            self.size = info.st_size
             self._parse()
         except CodecError as exc:
             self.close()
