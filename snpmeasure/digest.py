@@ -78,6 +78,29 @@ class SnpLaunchDigest:
         return other
 
 
+class DigestText:
+    """hex, base64 and ``format()`` of a result's ``digest`` (shared by every result type)."""
+
+    __slots__ = ()
+
+    @property
+    def hex(self) -> str:
+        return self.digest.hex()
+
+    @property
+    def base64(self) -> str:
+        import base64
+        return base64.b64encode(self.digest).decode("ascii")
+
+    def format(self, output_format: str) -> str:
+        if output_format == "hex":
+            return self.hex
+        if output_format == "base64":
+            return self.base64
+        from .errors import ConfigError
+        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
+
+
 def sev_launch_digest(blobs: Iterable[bytes]) -> bytes:
     """The SEV / SEV-ES launch digest: SHA-256 over the measured blobs in order."""
     digest = hashlib.sha256()

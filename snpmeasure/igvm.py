@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from .abi import igvm as L
 from .abi.codec import CodecError, codec
 from .abi.snp import PageType
-from .digest import SnpLaunchDigest
+from .digest import DigestText, SnpLaunchDigest
 from .errors import (ConfigError, FormatError, InputError, UnsupportedError, VerificationError,
                      input_error)
 from .plan import PageUpdate
@@ -477,20 +477,11 @@ class IdBlockCheck:
 
 
 @dataclass(frozen=True)
-class IgvmMeasurement:
+class IgvmMeasurement(DigestText):
     digest: bytes
     platform: str
     pages: int
     id_block: IdBlockCheck | None
-
-    @property
-    def hex(self) -> str:
-        return self.digest.hex()
-
-    @property
-    def base64(self) -> str:
-        import base64
-        return base64.b64encode(self.digest).decode("ascii")
 
 
 def _sev_public_key(key) -> bytes:

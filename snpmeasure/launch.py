@@ -14,7 +14,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 
 from .cpu import cpu_signature, signature_of_type
-from .digest import SnpLaunchDigest, sev_launch_digest
+from .digest import DigestText, SnpLaunchDigest, sev_launch_digest
 from .errors import ConfigError, FormatError, UnsupportedError
 from .firmware import FOUR_GIB, PAGE_SIZE, Firmware, load_firmware
 from .kernel_hashes import KernelHashes
@@ -177,7 +177,7 @@ def _parse_ovmf_hash(value: bytes | str) -> bytes:
     return bytes(value)
 
 
-class Measurement(namedtuple("Measurement", "digest mode vmsas", defaults=((),))):
+class Measurement(DigestText, namedtuple("Measurement", "digest mode vmsas", defaults=((),))):
     """A finished launch measurement: the digest, the mode, and the VMSA pages measured."""
 
     __slots__ = ()
@@ -185,21 +185,6 @@ class Measurement(namedtuple("Measurement", "digest mode vmsas", defaults=((),))
     def __repr__(self) -> str:
         return f"Measurement(mode={self.mode.value!r}, digest={self.hex!r})"
 
-    @property
-    def hex(self) -> str:
-        return self.digest.hex()
-
-    @property
-    def base64(self) -> str:
-        import base64
-        return base64.b64encode(self.digest).decode("ascii")
-
-    def format(self, output_format: str) -> str:
-        if output_format == "hex":
-            return self.hex
-        if output_format == "base64":
-            return self.base64
-        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
 
 
 class LaunchInputs(namedtuple("LaunchInputs", "config firmware kernel_hashes svsm",
