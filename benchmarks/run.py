@@ -112,7 +112,6 @@ sys.path.insert(0, {root!r})
 from snpmeasure.digest import SnpLaunchDigest
 from snpmeasure.firmware import parse_firmware
 from snpmeasure.igvm import IgvmOptions, measure_igvm
-from snpmeasure.plan import firmware_pages
 data = open({firmware!r}, "rb").read()
 fw = parse_firmware(data, "fw")
 def best(f, n={repeat}):
@@ -123,8 +122,7 @@ def best(f, n={repeat}):
 one = best(lambda: hashlib.sha384(data).digest())
 mv = memoryview(data)
 pages = best(lambda: [hashlib.sha384(mv[i:i + 4096]).digest() for i in range(0, len(data), 4096)])
-pages_n = fw.size // 4096  # the size hint measure() gives the engine
-engine = best(lambda: SnpLaunchDigest().replay(firmware_pages(fw), pages_n))
+engine = best(lambda: SnpLaunchDigest().extend_pages(fw.gpa, fw.data))  # as measure() does
 igvm = best(lambda: measure_igvm({igvm!r}))
 print(one, pages, engine, igvm)
 """

@@ -13,6 +13,7 @@ from .abi.snp import DIGEST_SIZE, HASHED_PAGE_TYPES, PAGE_INFO_LENGTH, PageType
 from .plan import PageUpdate
 
 ZERO_DIGEST = bytes(DIGEST_SIZE)
+PAGE_SIZE_4K = 4096
 
 # The fixed tail of PAGE_INFO (length, page type, IMI, reserved/VMPL permissions, GPA), packed
 # with struct on the hot path; tests check it builds the same bytes as ``abi.snp.PageInfo``.
@@ -68,6 +69,36 @@ class SnpLaunchDigest:
             digest = sha384(digest + contents + pack(PAGE_INFO_LENGTH, item.page_type, 0,
                                                      item.gpa)).digest()
             count += 1
+        self._digest = digest
+        self.pages += count
+        return self
+
+    def extend_pages(self, gpa: int, data: bytes | memoryview,
+                     page_type: PageType = PageType.NORMAL) -> "SnpLaunchDigest":
+        """Fold in the pages of ``data`` (NORMAL or VMSA) loaded from ``gpa`` upwards: the same
+        as replaying ``plan.data_pages(gpa, data)``, faster, and on two cores for long data."""
+        from . import parallel
+
+        view = memoryview(data)
+        count = len(view) // PAGE_SIZE_4K
+        head, tail = count, None
+        if count >= parallel.MIN_PAGES and parallel.available():
+            head = int(count * parallel.HEAD_SHARE)
+            tail = parallel.TailHasher(view, head, count)
+        try:
+            digest, pack, sha384 = self._digest, _PAGE_INFO_TAIL.pack, hashlib.sha384
+            size, length = PAGE_SIZE_4K, PAGE_INFO_LENGTH
+            for index in range(head):
+                at = index * size
+                digest = sha384(digest + sha384(view[at:at + size]).digest()
+                                + pack(length, page_type, 0, gpa + at)).digest()
+            if tail is not None:
+                for index, contents in enumerate(tail.join(), head):
+                    digest = sha384(digest + contents
+                                    + pack(length, page_type, 0, gpa + index * size)).digest()
+        finally:
+            if tail is not None:
+                tail.close()
         self._digest = digest
         self.pages += count
         return self

@@ -18,7 +18,8 @@ from .digest import DigestText, SnpLaunchDigest, sev_launch_digest
 from .errors import ConfigError, FormatError, UnsupportedError
 from .firmware import FOUR_GIB, PAGE_SIZE, Firmware, load_firmware
 from .kernel_hashes import KernelHashes
-from .plan import (PageUpdate, firmware_pages, metadata_updates, sev_hash_table, vmsa_updates)
+from .plan import (PageRun, PageUpdate, firmware_run, metadata_updates, sev_hash_table,
+                   vmsa_updates)
 from .profiles import BSP_EIP, QEMU, VmmProfile, profile_named
 from .vmsa import build_vmsa, reset_vmsa_values, svsm_vmsa_values
 
@@ -252,18 +253,35 @@ def vmsa_pages(inputs: LaunchInputs, vcpus: int | None = None) -> tuple[bytes, .
     return (bsp,) + (ap,) * (count - 1)
 
 
-def snp_plan(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[PageUpdate]:
-    """Every page update of an SNP launch after the seed (see :func:`snp_seed`)."""
+def snp_plan_parts(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator:
+    """The SNP launch after the seed, in order, as PageRuns (firmware images) and iterables of
+    PageUpdates (everything else). The one definition of the plan's order."""
     config = inputs.config
     if config.mode is Mode.SNP_SVSM:
-        yield from firmware_pages(inputs.firmware, "OVMF")
-        yield from firmware_pages(inputs.svsm, "SVSM")
-        yield from metadata_updates(inputs.svsm, QEMU, None)
+        yield firmware_run(inputs.firmware, "OVMF")
+        yield firmware_run(inputs.svsm, "SVSM")
+        yield metadata_updates(inputs.svsm, QEMU, None)
     else:
         if config.snp_ovmf_hash is None:
-            yield from firmware_pages(inputs.firmware)
-        yield from metadata_updates(inputs.firmware, config.profile, inputs.kernel_hashes)
-    yield from vmsa_updates(vmsas)
+            yield firmware_run(inputs.firmware)
+        yield metadata_updates(inputs.firmware, config.profile, inputs.kernel_hashes)
+    yield vmsa_updates(vmsas)
+
+
+def snp_plan(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[PageUpdate]:
+    """Every page update of an SNP launch after the seed (see :func:`snp_seed`), one by one."""
+    for part in snp_plan_parts(inputs, vmsas):
+        yield from part.pages() if isinstance(part, PageRun) else part
+
+
+def replay_parts(engine: SnpLaunchDigest, parts) -> SnpLaunchDigest:
+    """Fold plan parts into ``engine``: runs through ``extend_pages``, the rest page by page."""
+    for part in parts:
+        if isinstance(part, PageRun):
+            engine.extend_pages(part.gpa, part.data)
+        else:
+            engine.replay(part)
+    return engine
 
 
 def snp_seed(config: MeasurementConfig) -> bytes:
@@ -290,15 +308,11 @@ def measure(config: MeasurementConfig) -> Measurement:
 def measure_inputs(inputs: LaunchInputs) -> Measurement:
     config = inputs.config
     mode = config.mode
-    pages = inputs.firmware.size // PAGE_SIZE + (inputs.svsm.size // PAGE_SIZE if inputs.svsm
-                                                  else 0)
     if mode is Mode.SNP_OVMF_HASH:
-        digest = SnpLaunchDigest().replay(firmware_pages(inputs.firmware), pages).digest
+        digest = replay_parts(SnpLaunchDigest(), [firmware_run(inputs.firmware)]).digest
         return Measurement(digest, mode)
     vmsas = vmsa_pages(inputs) if mode.has_vmsa else ()
     if mode.is_snp:
-        if config.snp_ovmf_hash is not None:
-            pages = 0  # the firmware pages are not measured
-        engine = SnpLaunchDigest(snp_seed(config)).replay(snp_plan(inputs, vmsas), pages)
+        engine = replay_parts(SnpLaunchDigest(snp_seed(config)), snp_plan_parts(inputs, vmsas))
         return Measurement(engine.digest, mode, vmsas)
     return Measurement(sev_launch_digest(sev_blobs(inputs, vmsas)), mode, vmsas)

@@ -16,7 +16,7 @@ from .digest import SnpLaunchDigest
 from .errors import ConfigError
 from .launch import (LaunchInputs, MeasurementConfig, Mode, load_inputs, sev_blobs, snp_seed,
                      vmsa_pages)
-from .plan import firmware_pages, metadata_updates
+from .plan import metadata_updates
 from .profiles import QEMU, profile_named
 
 
@@ -82,11 +82,10 @@ class Matrix:
             if self._firmware_digest is None:
                 start = SnpLaunchDigest(snp_seed(self.base))
                 if self.base.mode is Mode.SNP_SVSM:
-                    start.replay(firmware_pages(inputs.firmware, "OVMF"),
-                                 inputs.firmware.size // 4096)
-                    start.replay(firmware_pages(inputs.svsm, "SVSM"), inputs.svsm.size // 4096)
+                    start.extend_pages(inputs.firmware.gpa, inputs.firmware.data)
+                    start.extend_pages(inputs.svsm.gpa, inputs.svsm.data)
                 elif self.base.snp_ovmf_hash is None:
-                    start.replay(firmware_pages(inputs.firmware), inputs.firmware.size // 4096)
+                    start.extend_pages(inputs.firmware.gpa, inputs.firmware.data)
                 self._firmware_digest = start
             prefix = self._firmware_digest.copy()
             if self.base.mode is Mode.SNP_SVSM:

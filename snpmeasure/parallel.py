@@ -135,3 +135,46 @@ def _finish(helper: _Helper, pending) -> Iterator[tuple]:
     for index, digest in zip(helped, helper.collect(buffer, len(helped))):
         contents[index] = digest
     return zip(batch, contents)
+
+
+HEAD_SHARE = 0.5  # of a buffer's pages, hashed (and chained) by the main process
+
+
+class TailHasher:
+    """A helper process hashing pages ``[head, count)`` of ``view`` (already in memory when it
+    is forked, so it reads them from its copy-on-write view) into shared memory, while the main
+    process hashes and chains the head pages itself. ``join()`` returns the tail's digests."""
+
+    def __init__(self, view: memoryview, head: int, count: int) -> None:
+        self.count = count - head
+        self.shared = mmap.mmap(-1, max(1, self.count * DIGEST))
+        self.pid = os.fork()
+        if self.pid == 0:
+            status = 0
+            try:
+                sha384 = hashlib.sha384
+                digests = [sha384(view[index * PAGE:(index + 1) * PAGE]).digest()
+                           for index in range(head, count)]
+                self.shared[:self.count * DIGEST] = b"".join(digests)
+            except BaseException:
+                status = 1
+            os._exit(status)
+
+    def join(self) -> list[bytes]:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError("the page-hashing helper process failed")
+            data = self.shared[:self.count * DIGEST]
+            return [data[at:at + DIGEST] for at in range(0, len(data), DIGEST)]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if not self.shared.closed:
+            self.shared.close()

@@ -55,8 +55,22 @@ def empty_pages(gpa: int, size: int, page_type: PageType, source: str) -> Iterat
         yield _new_update(PageUpdate, (gpa + offset, page_type, None, f"{source} +{offset:#x}"))
 
 
+class PageRun(namedtuple("PageRun", "gpa data source")):
+    """NORMAL pages loaded from one buffer: a firmware image. ``pages()`` lists them one by one;
+    the digest engine folds a run in with ``SnpLaunchDigest.extend_pages``."""
+
+    __slots__ = ()
+
+    def pages(self) -> Iterator[PageUpdate]:
+        return data_pages(self.gpa, self.data, self.source)
+
+
+def firmware_run(firmware: Firmware, label: str = "firmware") -> PageRun:
+    return PageRun(firmware.gpa, firmware.data, f"{label} {firmware.path}")
+
+
 def firmware_pages(firmware: Firmware, label: str = "firmware") -> Iterator[PageUpdate]:
-    return data_pages(firmware.gpa, firmware.data, f"{label} {firmware.path}")
+    return firmware_run(firmware, label).pages()
 
 
 def _single_page(section: MetadataSection, page_type: PageType, path: str) -> PageUpdate:

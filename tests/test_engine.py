@@ -204,9 +204,12 @@ def test_parallel_page_hashing_equals_sequential(tmp_path, monkeypatch):
     pages = firmware.size // 4096
     assert pages >= parallel.MIN_PAGES
     parallel_digest = SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest
+    run_digest = SnpLaunchDigest().extend_pages(firmware.gpa, firmware.data).digest
     monkeypatch.setenv("SNPMEASURE_SEQUENTIAL", "1")
     monkeypatch.setattr(parallel, "available", lambda: False)
-    assert SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest == parallel_digest
+    sequential = SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest
+    assert sequential == parallel_digest == run_digest
+    assert SnpLaunchDigest().extend_pages(firmware.gpa, firmware.data).digest == sequential
     writer = IgvmWriter().platform()
     for index in range(parallel.MIN_PAGES + 300):
         data = rng.randbytes(4096) if index % 3 else None
