@@ -354,12 +354,13 @@ def find_command(
     """Find the configuration(s) of an image that produce an observed measurement."""
     from .find import find
     from .lists import bool_list, int_list, vmm_type_list
-    from .report_input import parse_measurement, report_measurement
+    from .report import load_report
+    from .report_input import parse_measurement
 
     if (measurement is None) == (report is None):
         raise ConfigError("give either --measurement or --report")
     observed = parse_measurement(measurement) if measurement is not None \
-        else report_measurement(report)
+        else load_report(report).measurement
     if not 1 <= max_vcpus <= 4096:
         raise ConfigError(f"--max-vcpus {max_vcpus} is outside 1..4096")
     search_mode = mode or ("snp:svsm" if svsm else "snp")

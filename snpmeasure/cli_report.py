@@ -105,9 +105,8 @@ def verify_command(
     from .cli import parse_int
     from .idblock import parse_id16
     from .keys import key_digest, load_public_key
-    from .report import Expectations, load_report, parse_bytes_value, parse_min_tcb, \
-        verify_report
-    from .report_input import parse_measurement
+    from .report import Expectations, load_report, parse_min_tcb, verify_report
+    from .report_input import parse_bytes_value, parse_measurement
 
     report = load_report(file)
     if id_key is not None and id_key_digest is not None:

@@ -42,19 +42,11 @@ def parse_id16(value: str | bytes | None, flag: str) -> bytes:
 def parse_digest(value: str | bytes, flag: str = "--measurement") -> bytes:
     """A 48-byte launch digest from raw bytes, 96 hex digits or base64."""
     if isinstance(value, bytes):
-        raw = value
-    else:
-        text = value.strip()
-        try:
-            if len(text) == 96:
-                raw = bytes.fromhex(text)
-            else:
-                raw = base64.b64decode(text, validate=True)
-        except ValueError:
-            raise ConfigError(f"{flag} is neither hex nor base64") from None
-    if len(raw) != 48:
-        raise ConfigError(f"{flag} is {len(raw)} bytes; a launch digest (SHA-384) is 48")
-    return raw
+        if len(value) != 48:
+            raise ConfigError(f"{flag} is {len(value)} bytes; a launch digest (SHA-384) is 48")
+        return value
+    from .report_input import parse_bytes_value
+    return parse_bytes_value(value, 48, flag)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import warnings
@@ -435,20 +434,6 @@ def _expectation_checks(result: VerifyResult, e: Expectations, product: str | No
     if e.vmpl is not None:
         ok = f["vmpl"] == e.vmpl
         checks.append(Check("vmpl", "pass" if ok else "fail", f"{f['vmpl']}"))
-
-
-def parse_bytes_value(text: str, size: int | tuple, flag: str) -> bytes:
-    """A fixed-size value given as hex or base64."""
-    sizes = size if isinstance(size, tuple) else (size,)
-    value = text.strip()
-    for decode in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
-        try:
-            raw = decode(value)
-        except ValueError:
-            continue
-        if len(raw) in sizes:
-            return raw
-    raise ConfigError(f"{flag} is not {' or '.join(map(str, sizes))} bytes of hex or base64")
 
 
 def parse_min_tcb(text: str) -> dict:

@@ -1,20 +1,20 @@
-"""Reading attestation report files (binary, hex or base64) and observed measurements."""
+"""Decoding hex or base64: attestation report files and fixed-size values given as flags."""
 from __future__ import annotations
 
 import base64
 import binascii
-import os
+import string
 
 from .errors import ConfigError, FormatError
-from .firmware import read_file
+from .limits import MAX_SMALL_FILE
 
 REPORT_SIZE = 0x4A0
-MAX_REPORT_FILE = 1 << 20
+_HEX = frozenset(string.hexdigits)
 
 
 def decode_report_bytes(data: bytes, path: str) -> bytes:
     """The 1184 raw report bytes from a binary, hex or base64 file."""
-    if len(data) > MAX_REPORT_FILE:
+    if len(data) > MAX_SMALL_FILE:
         raise FormatError(path, "size", f"{len(data)} bytes is far larger than a report")
     if len(data) == REPORT_SIZE:
         return data
@@ -37,27 +37,21 @@ def decode_report_bytes(data: bytes, path: str) -> bytes:
                                                       else ""))
 
 
-def read_report(path: str | os.PathLike) -> bytes:
-    return decode_report_bytes(read_file(path), str(path))
-
-
-def report_measurement(path: str | os.PathLike) -> bytes:
-    """The MEASUREMENT field (offset 0x90, 48 bytes) of a report file."""
-    raw = read_report(path)
-    version = int.from_bytes(raw[:4], "little")
-    if version not in (2, 3, 4, 5):
-        raise FormatError(path, "version", f"{version} is not a known report version (2, 3, 5)", 0)
-    return raw[0x90:0xC0]
+def parse_bytes_value(text: str, size: int | tuple, flag: str) -> bytes:
+    """A value of ``size`` bytes (or one of several sizes) given as hex or base64. Text made only
+    of hex digits is read as hex, never as base64, so a value cannot be misread."""
+    sizes = size if isinstance(size, tuple) else (size,)
+    value = text.strip()
+    try:
+        raw = bytes.fromhex(value) if value and set(value) <= _HEX \
+            else base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raw = None
+    if raw is None or len(raw) not in sizes:
+        raise ConfigError(f"{flag} is not {' or '.join(map(str, sizes))} bytes of hex or base64")
+    return raw
 
 
 def parse_measurement(text: str, flag: str = "--measurement") -> bytes:
-    """An observed measurement: hex (48 or 32 bytes) or base64."""
-    value = text.strip()
-    for decoder in (bytes.fromhex, lambda t: base64.b64decode(t, validate=True)):
-        try:
-            raw = decoder(value)
-        except (ValueError, binascii.Error):
-            continue
-        if len(raw) in (48, 32):
-            return raw
-    raise ConfigError(f"{flag} is not a 48-byte (SNP) or 32-byte (SEV) digest in hex or base64")
+    """An observed measurement: 48 bytes (SNP) or 32 bytes (SEV, SEV-ES), hex or base64."""
+    return parse_bytes_value(text, (48, 32), flag)

@@ -294,3 +294,14 @@ def test_snp_create_id_block_alias(capsys):
     assert main(["snp-create-id-block", "--measurement", DIGEST_B64, "--idkey",
                  str(ID_KEY)]) == 2
     assert "missing key files" in capsys.readouterr().err
+
+
+def test_hex_text_is_never_read_as_base64():
+    """64 hex digits are a 32-byte value; read as base64 they would be 48 bytes of garbage."""
+    from snpmeasure.report_input import parse_bytes_value, parse_measurement
+
+    sev = "ab" * 32
+    assert parse_measurement(sev) == bytes.fromhex(sev)
+    with pytest.raises(ConfigError):
+        parse_bytes_value(sev, 48, "--measurement")
+    assert parse_bytes_value(DIGEST_B64, 48, "--measurement") == DIGEST
