@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from .abi.snp import PageType
 from .digest import SnpLaunchDigest, page_contents_digest
-from .launch import (LaunchInputs, MeasurementConfig, Mode, load_inputs, snp_plan, snp_seed,
-                     vmsa_pages)
+from .launch import (LaunchInputs, MeasurementConfig, Mode, load_inputs, sev_parts, snp_plan,
+                     snp_seed, vmsa_pages)
 from .plan import firmware_pages
 from .vmsa import parse_vmsa
 
@@ -52,36 +52,24 @@ def _steps(inputs: LaunchInputs) -> Iterator[Step]:
     config = inputs.config
     mode = config.mode
     if mode is Mode.SNP_OVMF_HASH:
-        engine = SnpLaunchDigest()
-        for index, update in enumerate(firmware_pages(inputs.firmware)):
-            contents = page_contents_digest(update)
-            engine.extend(update.page_type, update.gpa, contents)
-            yield Step(index, update.gpa, update.page_type.name, update.source, contents,
-                       engine.digest)
+        seed, updates = bytes(48), firmware_pages(inputs.firmware)
+    elif mode.is_snp:
+        seed, updates = snp_seed(config), snp_plan(inputs, vmsa_pages(inputs))
+    else:
+        state = hashlib.sha256()
+        vmsas = vmsa_pages(inputs) if mode.has_vmsa else ()
+        for index, (kind, gpa, source, blob) in enumerate(sev_parts(inputs, vmsas)):
+            state.update(blob)
+            yield Step(index, gpa, kind, source, hashlib.sha256(blob).digest(),
+                       state.copy().digest(), blob if kind == "VMSA" else None)
         return
-    vmsas = vmsa_pages(inputs) if mode.has_vmsa else ()
-    if mode.is_snp:
-        engine = SnpLaunchDigest(snp_seed(config))
-        for index, update in enumerate(snp_plan(inputs, vmsas)):
-            contents = page_contents_digest(update)
-            engine.extend(update.page_type, update.gpa, contents)
-            page = bytes(update.data) if update.page_type is PageType.VMSA else None
-            yield Step(index, update.gpa, update.page_type.name, update.source, contents,
-                       engine.digest, page)
-        return
-    state = hashlib.sha256()
-    blobs = [("FIRMWARE", inputs.firmware.gpa, f"firmware {inputs.firmware.path}",
-              inputs.firmware.data)]
-    if inputs.kernel_hashes is not None:
-        from .plan import sev_hash_table
-        table = sev_hash_table(inputs.firmware, inputs.kernel_hashes)
-        blobs.append(("KERNEL_HASHES", inputs.firmware.hash_table_block[0],
-                      "kernel hashes table", table))
-    blobs += [("VMSA", None, f"VMSA of vCPU {i}", page) for i, page in enumerate(vmsas)]
-    for index, (kind, gpa, source, blob) in enumerate(blobs):
-        state.update(blob)
-        yield Step(index, gpa, kind, source, hashlib.sha256(blob).digest(), state.copy().digest(),
-                   blob if kind == "VMSA" else None)
+    engine = SnpLaunchDigest(seed)
+    for index, update in enumerate(updates):
+        contents = page_contents_digest(update)
+        engine.extend(update.page_type, update.gpa, contents)
+        page = bytes(update.data) if update.page_type is PageType.VMSA else None
+        yield Step(index, update.gpa, update.page_type.name, update.source, contents,
+                   engine.digest, page)
 
 
 @dataclass(frozen=True)

@@ -107,12 +107,6 @@ class Firmware(namedtuple("Firmware", "path data gpa table sections has_metadata
     def sections_of(self, kind: SectionType) -> tuple[MetadataSection, ...]:
         return tuple(s for s in self.sections if s.type == kind)
 
-    @property
-    def supports_kernel_hashes_sev(self) -> bool:
-        """Measured direct boot for SEV and SEV-ES: a usable hash-table block."""
-        block = self.hash_table_block
-        return block is not None and block[0] != 0
-
 
 def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
               what: str = "file") -> bytes:

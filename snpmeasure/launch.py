@@ -288,15 +288,21 @@ def snp_seed(config: MeasurementConfig) -> bytes:
     return config.snp_ovmf_hash if config.snp_ovmf_hash is not None else bytes(48)
 
 
-def sev_blobs(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[bytes]:
-    """What SEV and SEV-ES hash: the firmware, the kernel hashes table, the VMSAs."""
-    yield inputs.firmware.data
+def sev_parts(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[tuple]:
+    """What SEV and SEV-ES hash, in order, as (kind, GPA, what it is, bytes): the firmware, the
+    kernel hashes table, the VMSAs."""
+    firmware = inputs.firmware
+    yield "FIRMWARE", firmware.gpa, f"firmware {firmware.path}", firmware.data
     if inputs.kernel_hashes is not None:
-        if not inputs.firmware.supports_kernel_hashes_sev:
-            raise UnsupportedError(f"{inputs.firmware.path}: a kernel was given but the firmware "
-                                   "has no usable SEV hash-table block (no measured direct boot)")
-        yield sev_hash_table(inputs.firmware, inputs.kernel_hashes)
-    yield from vmsas
+        table = sev_hash_table(firmware, inputs.kernel_hashes)  # refuses unusable firmware
+        yield "KERNEL_HASHES", firmware.hash_table_block[0], "kernel hashes table", table
+    for index, page in enumerate(vmsas):
+        yield "VMSA", None, f"VMSA of vCPU {index}", page
+
+
+def sev_blobs(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The bytes SEV and SEV-ES hash, in order (see :func:`sev_parts`)."""
+    return (blob for _, _, _, blob in sev_parts(inputs, vmsas))
 
 
 def measure(config: MeasurementConfig) -> Measurement:
