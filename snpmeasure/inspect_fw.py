@@ -2,36 +2,39 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 from .abi.ovmf import SectionType
-from .abi.snp import PageType
 from .errors import UnsupportedError
 from .firmware import Firmware
 from .kernel_hashes import KernelHashes
-from .plan import kernel_hashes_area
+from .plan import kernel_hashes_area, section_updates
 from .profiles import PROFILES, VmmProfile
 
 
-def section_rule(section_type: int, size: int, profile: VmmProfile) -> str:
-    """How ``profile`` measures a section (mirrors plan.section_updates)."""
-    pages = size // 4096
-    if section_type == SectionType.SNP_SEC_MEM:
-        return f"{pages} {profile.sec_mem_page_type.name} page(s)"
-    if section_type in (SectionType.SNP_SECRETS, SectionType.CPUID):
-        kind = PageType.SECRETS if section_type == SectionType.SNP_SECRETS else PageType.CPUID
-        if pages != 1:
-            return "refused (longer than one page)"
-        after = " after all other sections" if (section_type == SectionType.CPUID and
-                                                profile.cpuid_after_other_sections) else ""
-        return f"1 {kind.name} page{after}"
-    if section_type == SectionType.SVSM_CAA:
-        return f"{pages} ZERO page(s)"
-    if section_type == SectionType.SNP_KERNEL_HASHES:
-        return f"{pages} NORMAL page(s) with the kernel hashes table; {pages} ZERO page(s) " \
-               "without a kernel"
-    if profile.unknown_sections_measured_as_zero:
-        return f"{pages} ZERO page(s), with a warning (unknown type)"
-    return "refused (unknown type)"
+def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
+    """How ``profile`` measures a section: what plan.section_updates produces for it."""
+
+    def produced(hashes_page: bytes | None) -> str:
+        counts: dict[str, int] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                for update in section_updates(section, firmware, profile, hashes_page):
+                    counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
+            except UnsupportedError:
+                return "refused"
+        return ", ".join(f"{count} {kind} page(s)" for kind, count in counts.items())
+
+    rule = produced(None)
+    if section.type == SectionType.SNP_KERNEL_HASHES:
+        rule = f"{produced(bytes(section.size))} with the kernel hashes table; {rule} without " \
+               "a kernel"
+    elif section.type == SectionType.CPUID and profile.cpuid_after_other_sections:
+        rule += " after all other sections"
+    elif not section.known and rule != "refused":
+        rule += ", with a warning (unknown type)"
+    return rule
 
 
 def direct_boot_support(firmware: Firmware) -> dict:
@@ -71,7 +74,7 @@ def inspect_firmware(firmware: Firmware) -> dict:
             "sections": [
                 {"index": s.index, "type": s.type_name, "type_value": s.type,
                  "gpa": f"{s.gpa:#x}", "end": f"{s.end - 1:#x}", "size": s.size,
-                 "measured": {name: section_rule(s.type, s.size, profile)
+                 "measured": {name: section_rule(s, firmware, profile)
                               for name, profile in PROFILES.items()}}
                 for s in firmware.sections],
         },
