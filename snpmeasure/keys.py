@@ -43,27 +43,23 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
     """An EC P-384 private key from a PEM or DER file."""
     serialization, ec = _crypto()
     data = read_file(path)
-    loaders = [serialization.load_pem_private_key] if b"-----BEGIN" in data \
-        else [serialization.load_der_private_key]
-    key = None
-    for loader in loaders:
-        try:
-            key = loader(data, password=passphrase)
-        except TypeError as exc:
-            if "encrypted" in str(exc) or "not given" in str(exc):
-                raise ConfigError(f"{path}: the {flag} is encrypted; give its passphrase with the "
-                                  "-passphrase-env or -passphrase-file option") from None
-            if "not encrypted" in str(exc):
-                raise ConfigError(f"{path}: the {flag} is not encrypted; do not give a "
-                                  "passphrase") from None
-            raise ConfigError(f"{path}: cannot load the {flag}") from None
-        except ValueError:
-            if passphrase is not None:
-                raise ConfigError(f"{path}: cannot load the {flag} (wrong passphrase or not a "
-                                  "private key)") from None
-            raise InputError(path, f"not a PEM or DER private key ({flag})") from None
-        except Exception:  # cryptography's UnsupportedAlgorithm and friends
-            raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
+    loader = serialization.load_pem_private_key if b"-----BEGIN" in data \
+        else serialization.load_der_private_key
+    try:
+        key = loader(data, password=passphrase)
+    except TypeError:  # cryptography: a passphrase is missing, or given for a plain key
+        if passphrase is None:
+            raise ConfigError(f"{path}: the {flag} is encrypted; give its passphrase with the "
+                              "-passphrase-env or -passphrase-file option") from None
+        raise ConfigError(f"{path}: the {flag} is not encrypted; do not give a passphrase") \
+            from None
+    except ValueError:
+        if passphrase is not None:
+            raise ConfigError(f"{path}: cannot load the {flag} (wrong passphrase or not a "
+                              "private key)") from None
+        raise InputError(path, f"not a PEM or DER private key ({flag})") from None
+    except Exception:  # cryptography's UnsupportedAlgorithm and friends
+        raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_p384(key, path, flag)
     return key
 

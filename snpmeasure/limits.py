@@ -8,4 +8,5 @@ MAX_MANIFEST_FILE = 64 << 20       # manifests given to report verify
 MAX_IGVM_HEADER_SECTION = 64 << 20  # the IGVM variable headers, read whole
 MAX_PAGE_UPDATES = 1 << 20         # page updates of one launch (4 GiB of guest memory)
 MAX_MATRIX_ENTRIES = 1 << 20       # manifest entries and find candidates
+MAX_LIST_VALUES = 1 << 16         # values of one list option (--vcpus 1-64,...)
 MAX_VCPUS = 4096                   # KVM_MAX_VCPUS on x86-64 with CONFIG_MAXSMP

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from .cpu import CPU_TYPES, canonical_cpu_type
 from .errors import ConfigError
+from .limits import MAX_LIST_VALUES
 from .profiles import VMM_TYPES, profile_named
 
-MAX_LIST = 1 << 16
 
 
 def _items(flag: str, text: str) -> list[str]:
@@ -35,8 +35,8 @@ def int_list(flag: str, text: str) -> list[int]:
             low, high = _int(flag, low_text), _int(flag, high_text)
             if high < low:
                 raise ConfigError(f"{flag}: range {item!r} is empty")
-            if high - low >= MAX_LIST:
-                raise ConfigError(f"{flag}: range {item!r} has more than {MAX_LIST} values")
+            if high - low >= MAX_LIST_VALUES:
+                raise ConfigError(f"{flag}: range {item!r} has more than {MAX_LIST_VALUES} values")
             values = range(low, high + 1)
         else:
             values = [_int(flag, item)]
@@ -44,8 +44,8 @@ def int_list(flag: str, text: str) -> list[int]:
             if value not in seen:
                 seen.add(value)
                 out.append(value)
-        if len(out) > MAX_LIST:
-            raise ConfigError(f"{flag} lists more than {MAX_LIST} values")
+        if len(out) > MAX_LIST_VALUES:
+            raise ConfigError(f"{flag} lists more than {MAX_LIST_VALUES} values")
     return out
 
 

@@ -103,12 +103,11 @@ class Matrix:
             self._prefixes["sev"] = state
         return self._prefixes["sev"]
 
-    def _vmsa_hash(self, page: bytes, algorithm: str) -> bytes:
-        key = algorithm.encode() + page
-        found = self._vmsa_hashes.get(key)
+    def _vmsa_hash(self, page: bytes) -> bytes:
+        """SHA-384 of a VMSA page; variants share pages (EC2 and GCE ignore the CPU type)."""
+        found = self._vmsa_hashes.get(page)
         if found is None:
-            found = hashlib.new(algorithm, page).digest()
-            self._vmsa_hashes[key] = found
+            found = self._vmsa_hashes[page] = hashlib.sha384(page).digest()
         return found
 
     # -- measurements -----------------------------------------------------------------------
@@ -129,7 +128,7 @@ class Matrix:
         results: dict[int, bytes] = {}
         if mode.is_snp:
             running = self._snp_prefix(variant.vmm_type).copy()
-            hashes = [self._vmsa_hash(p, "sha384") for p in pages]
+            hashes = [self._vmsa_hash(p) for p in pages]
             for count in range(1, wanted[-1] + 1):
                 running.extend(PageType.VMSA, VMSA_GPA, hashes[min(count, len(hashes)) - 1])
                 if count in wanted:

@@ -305,3 +305,11 @@ def test_hex_text_is_never_read_as_base64():
     with pytest.raises(ConfigError):
         parse_bytes_value(sev, 48, "--measurement")
     assert parse_bytes_value(DIGEST_B64, 48, "--measurement") == DIGEST
+
+
+def test_passphrase_for_an_unencrypted_key_is_named_as_such(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("IDPASS", "whatever")
+    assert main(["id-block", "--measurement", DIGEST_B64, "--id-key", str(ID_KEY),
+                 "--id-key-passphrase-env", "IDPASS"]) == 2
+    err = capsys.readouterr().err
+    assert "not encrypted" in err and "whatever" not in err
