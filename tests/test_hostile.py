@@ -2,8 +2,6 @@
 safety, and the exit-code table."""
 from __future__ import annotations
 
-import os
-import random
 import re
 import sys
 import time
@@ -291,8 +289,6 @@ def test_no_traceback_and_no_secret_in_messages(tmp_path, capsys, monkeypatch):
         assert secret not in err and secret[::-1] not in err
         pem = (DATA / "keys" / "id_key_test.pem").read_text().splitlines()[1]
         assert pem not in err
-    random.seed(0)
-    assert os.path.exists(path)
 
 
 @pytest.mark.parametrize("args", [
@@ -308,4 +304,4 @@ def test_devices_are_refused(capsys, args):
     assert main(args) == 3
     assert time.perf_counter() - start < 10
     out, err = capsys.readouterr()
-    assert out == "" and "device" in err or "regular file" in err
+    assert out == "" and ("device" in err or "regular file" in err)

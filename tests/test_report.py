@@ -201,10 +201,6 @@ def test_turin_tcb_layout(chain):
 
 # One bit flipped in each region: signed fields must break the signature (exit 8), reserved
 # must-be-zero ranges are malformed input (exit 4).
-REGIONS = [(name, sub.sizeof()) for name, sub in
-           ((s.name, s) for s in L.AttestationReport.subcons)]
-
-
 def _offsets():
     offset = 0
     for sub in L.AttestationReport.subcons:
