@@ -78,9 +78,9 @@ def startup(repeat: int) -> list[str]:
 
 
 def matrix(work: str, repeat: int, sample: int) -> list[str]:
-    from snpmeasure.cpu import CPU_TYPES
+    from snpmeasure.launch.cpu import CPU_TYPES
     from sevsnpmeasure.vcpu_types import CPU_SIGS
-    from snpmeasure.cpu import signature_of_type
+    from snpmeasure.launch.cpu import signature_of_type
 
     output = os.path.join(work, "manifest.json")
     args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-64", "--vcpu-type",
@@ -109,9 +109,10 @@ def matrix(work: str, repeat: int, sample: int) -> list[str]:
 THROUGHPUT = r"""
 import hashlib, os, sys, time
 sys.path.insert(0, {root!r})
-from snpmeasure.digest import SnpLaunchDigest
-from snpmeasure.firmware import parse_firmware
-from snpmeasure.igvm import IgvmOptions, measure_igvm
+from snpmeasure.engine.snp import SnpLaunchDigest
+from snpmeasure.formats.firmware import parse_firmware
+from snpmeasure.engine.igvm import measure_igvm
+from snpmeasure.launch.igvm import IgvmOptions
 data = open({firmware!r}, "rb").read()
 fw = parse_firmware(data, "fw")
 def best(f, n={repeat}):
@@ -136,7 +137,7 @@ def throughput(work: str, repeat: int) -> list[str]:
     with open(firmware, "wb") as handle:
         handle.write(rng.randbytes((64 << 20) - len(ovmf)))
         handle.write(ovmf)
-    from snpmeasure.igvm_writer import IgvmWriter
+    from snpmeasure.formats.igvm_writer import IgvmWriter
     writer = IgvmWriter().platform()
     for index in range(16384):
         writer.page_data(0x100000 + index * 4096, rng.randbytes(4096))

@@ -13,17 +13,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 with atheris.instrument_imports():
     import snpmeasure.abi.codec  # noqa: F401
-    import snpmeasure.explain  # noqa: F401
-    import snpmeasure.firmware  # noqa: F401
-    import snpmeasure.idblock  # noqa: F401
-    import snpmeasure.igvm  # noqa: F401
-    import snpmeasure.inspect_fw  # noqa: F401
-    import snpmeasure.keys  # noqa: F401
-    import snpmeasure.launch  # noqa: F401
-    import snpmeasure.lists  # noqa: F401
-    import snpmeasure.plan  # noqa: F401
-    import snpmeasure.report  # noqa: F401
-    import snpmeasure.report_input  # noqa: F401
+    import snpmeasure.analysis.explain  # noqa: F401
+    import snpmeasure.formats.firmware  # noqa: F401
+    import snpmeasure.attestation.idblock  # noqa: F401
+    import snpmeasure.formats.igvm  # noqa: F401
+    import snpmeasure.launch.igvm  # noqa: F401
+    import snpmeasure.analysis.inspect  # noqa: F401
+    import snpmeasure.formats.keys  # noqa: F401
+    import snpmeasure.launch.ovmf  # noqa: F401
+    import snpmeasure.engine.measure  # noqa: F401
+    import snpmeasure.cli.values  # noqa: F401
+    import snpmeasure.launch.plan  # noqa: F401
+    import snpmeasure.launch.sections  # noqa: F401
+    import snpmeasure.formats.report  # noqa: F401
+    import snpmeasure.attestation.verify  # noqa: F401
+    import snpmeasure.formats.encoding  # noqa: F401
     from targets import TARGETS
 
 

@@ -23,7 +23,7 @@ def main() -> int:
         os.makedirs(directory, exist_ok=True)
         for index, file in enumerate(files):
             shutil.copy(os.path.join(DATA, file), os.path.join(directory, f"seed{index}"))
-    from snpmeasure.igvm_writer import IgvmWriter
+    from snpmeasure.formats.igvm_writer import IgvmWriter
     small = (IgvmWriter().platform().guest_policy().parameter_area(0, 4096)
              .page_data(0x1000, b"\x01" * 4096).page_data(0x2000, flags=2)
              .parameter_insert(0x3000, 0).vp_context(0xFFFFFFFFF000, bytes(4096)).build())

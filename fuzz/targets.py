@@ -39,10 +39,12 @@ def _quiet(call, *args, **kwargs):
 @target
 def fuzz_firmware(data: bytes) -> None:
     """OVMF/SVSM parsing and every SNP, SEV and SEV-ES plan over the parsed image."""
-    from snpmeasure.digest import SnpLaunchDigest
-    from snpmeasure.firmware import parse_firmware
-    from snpmeasure.kernel_hashes import KernelHashes
-    from snpmeasure.launch import (LaunchInputs, MeasurementConfig, measure_inputs)
+    from snpmeasure.engine.snp import SnpLaunchDigest
+    from snpmeasure.formats.firmware import parse_firmware
+    from snpmeasure.launch.kernel_hashes import KernelHashes
+    from snpmeasure.engine.measure import measure_inputs
+    from snpmeasure.launch.config import MeasurementConfig
+    from snpmeasure.launch.ovmf import LaunchInputs
 
     firmware = _quiet(parse_firmware, data, "fuzz.fd")
     if firmware is None:
@@ -61,8 +63,8 @@ def fuzz_firmware(data: bytes) -> None:
 @target
 def fuzz_svsm(data: bytes) -> None:
     """An SVSM binary below the real OVMF (snp:svsm)."""
-    from snpmeasure.firmware import parse_firmware
-    from snpmeasure.launch import MeasurementConfig, measure
+    from snpmeasure.formats.firmware import parse_firmware
+    from snpmeasure import MeasurementConfig, measure
 
     if _quiet(parse_firmware, data, "svsm.bin", 0xFFC00000) is None:
         return
@@ -79,9 +81,10 @@ def fuzz_svsm(data: bytes) -> None:
 @target
 def fuzz_igvm(data: bytes) -> None:
     """IGVM parsing, every loader and platform, explain and inspect."""
-    from snpmeasure.explain import explain_igvm
-    from snpmeasure.igvm import IgvmOptions, measure_igvm
-    from snpmeasure.inspect_fw import inspect_igvm
+    from snpmeasure.analysis.explain import explain_igvm
+    from snpmeasure.engine.igvm import measure_igvm
+    from snpmeasure.launch.igvm import IgvmOptions
+    from snpmeasure.analysis.inspect import inspect_igvm
 
     path = _tempfile(data, ".igvm")
     try:
@@ -98,8 +101,9 @@ def fuzz_igvm(data: bytes) -> None:
 @target
 def fuzz_report(data: bytes) -> None:
     """Attestation reports (binary, hex or base64) with every expectation checked."""
-    from snpmeasure.report import Expectations, parse_report, verify_report
-    from snpmeasure.report_input import decode_report_bytes
+    from snpmeasure.attestation.verify import Expectations, verify_report
+    from snpmeasure.formats.report import parse_report
+    from snpmeasure.formats.report import decode_report_bytes
 
     raw = _quiet(decode_report_bytes, data, "report")
     if raw is None:
@@ -117,11 +121,12 @@ def fuzz_report(data: bytes) -> None:
 @target
 def fuzz_keys(data: bytes) -> None:
     """Keys and certificates in any encoding, ID blocks and ID_AUTH structures."""
-    from snpmeasure.idblock import verify_id_auth
-    from snpmeasure.keys import load_private_key, load_public_key, public_key_from_sev
-    from snpmeasure.report import load_bundle, load_certificate
+    from snpmeasure.attestation.idblock import verify_id_auth
+    from snpmeasure.formats.keys import load_private_key, load_public_key, public_key_from_sev
+    from snpmeasure.formats.certificates import load_bundle, load_certificate
 
-    from snpmeasure.report import load_report, verify_report
+    from snpmeasure.attestation.verify import verify_report
+    from snpmeasure.formats.report import load_report
 
     path = _tempfile(data, ".pem")
     try:
@@ -141,11 +146,12 @@ def fuzz_keys(data: bytes) -> None:
 @target
 def fuzz_inputs(data: bytes) -> None:
     """Flag values and small inputs: command lines, lists, IDs, digests, manifests."""
-    from snpmeasure.idblock import parse_digest, parse_id16
-    from snpmeasure.kernel_hashes import cmdline_bytes
-    from snpmeasure.lists import bool_list, cpu_type_list, int_list, vmm_type_list
-    from snpmeasure.report import _manifest_measurements, parse_min_tcb
-    from snpmeasure.report_input import parse_measurement
+    from snpmeasure.formats.encoding import parse_digest, parse_id16
+    from snpmeasure.launch.kernel_hashes import cmdline_bytes
+    from snpmeasure.cli.values import bool_list, cpu_type_list, int_list, vmm_type_list
+    from snpmeasure.cli.report import parse_min_tcb
+    from snpmeasure.formats.manifest import manifest_measurements as _manifest_measurements
+    from snpmeasure.formats.encoding import parse_measurement
 
     text = data.decode("utf-8", "surrogateescape")
     assert cmdline_bytes(text).endswith(b"\x00")

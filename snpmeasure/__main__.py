@@ -1,3 +1,3 @@
-from .main import main_entry
+from .cli.main import main_entry
 
 main_entry()

@@ -30,16 +30,6 @@ class InputError(SnpMeasureError):
         super().__init__(f"{self.path}: {reason}")
 
 
-def check_not_device(path: object, handle) -> None:
-    """Refuse devices (/dev/zero would never end); regular files and FIFOs are read."""
-    import os
-    import stat
-
-    mode = os.fstat(handle.fileno()).st_mode
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        raise InputError(path, "is a device, not a file")
-
-
 def input_error(path: object, exc: OSError) -> InputError:
     """The InputError for an OSError raised while reading ``path``."""
     if isinstance(exc, IsADirectoryError):

@@ -10,8 +10,8 @@ from oracle import peer_measure
 from schema_check import check
 
 from snpmeasure import MeasurementConfig, measure
-from snpmeasure.cli import main
-from snpmeasure.cpu import CPU_TYPES, signature_of_type
+from snpmeasure.cli.main import main
+from snpmeasure.launch.cpu import CPU_TYPES, signature_of_type
 
 OVMF = str(SAMPLES / "OVMF.amdsev.fd")
 SCHEMA = json.loads((ROOT / "docs" / "manifest.schema.json").read_text())

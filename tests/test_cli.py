@@ -9,7 +9,8 @@ import sys
 import pytest
 from conftest import DATA, ROOT, SAMPLES
 
-from snpmeasure.cli import app, main
+from snpmeasure.cli.app import app
+from snpmeasure.cli.main import main
 
 OVMF = str(SAMPLES / "OVMF.amdsev.fd")
 SUFFIX = str(DATA / "ovmf_AmdSev_suffix.bin")
@@ -162,12 +163,12 @@ def test_errors_through_a_real_process():
 
 
 def test_internal_errors_are_one_line_unless_debug(monkeypatch, capsys):
-    import snpmeasure.launch as launch
+    import snpmeasure.engine.measure as engine
 
     def broken(config):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(launch, "measure", broken)
+    monkeypatch.setattr(engine, "measure", broken)
     args = ["measure", "--mode", "sev", "--ovmf", OVMF]
     assert main(args) == 1
     out, err = capsys.readouterr()
@@ -224,36 +225,3 @@ def test_guest_features_in_seves_warns_and_keeps_the_peers_value(capsys):
     assert main(args + ["--guest-features", "0x21"]) == 0
     out, err = capsys.readouterr()
     assert out == plain and "ignored" in err
-
-
-def test_fast_path_knows_exactly_the_typer_measure_options():
-    import typer
-
-    from snpmeasure.main import MEASURE_FLAG_OPTIONS, MEASURE_VALUE_OPTIONS
-    command = typer.main.get_command(app).commands["measure"]
-    declared = set()
-    for param in command.params:
-        declared.update(param.opts)
-        declared.update(getattr(param, "secondary_opts", []) or [])
-    declared -= {"--help", "-h", "--version"}
-    assert declared == set(MEASURE_VALUE_OPTIONS) | set(MEASURE_FLAG_OPTIONS)
-
-
-@pytest.mark.parametrize("args", [
-    ["--mode", "snp", "--vcpus", "3", "--vcpu-type", "EPYC-Milan", "--ovmf", OVMF, "-v"],
-    ["--mode=snp", "--vcpus=2", "--vcpu-sig=0xa00f11", f"--ovmf={OVMF}", "--output-format",
-     "base64", "--no-legacy-vm-type", "--guest-features", "0x21"],
-    ["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", OVMF,
-     "--legacy-vm-type", "--vcpus", "4"],
-    ["--mode", "snp:ovmf-hash", "--ovmf", SUFFIX],
-])
-def test_fast_path_and_typer_give_the_same_output(capsys, args):
-    from snpmeasure.cli import run_typer
-    from snpmeasure.main import parse_fast_measure
-
-    assert parse_fast_measure(args) is not None  # these take the fast path
-    assert main(["measure", *args]) == 0
-    fast = capsys.readouterr()
-    assert run_typer(["measure", *args]) == 0
-    slow = capsys.readouterr()
-    assert fast.out == slow.out and fast.err == slow.err

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from oracle import PEER_CPU_TYPES, peer_measure, tempdir, write_temp
 
 from snpmeasure import CPU_TYPES, MeasurementConfig, measure
-from snpmeasure.cpu import CPU_MODELS, cpu_signature
+from snpmeasure.launch.cpu import CPU_MODELS, cpu_signature
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -14,13 +14,14 @@ from snpmeasure import MeasurementConfig, SnpLaunchDigest, measure
 from snpmeasure.abi.kernel_hashes import PaddedSevHashTable
 from snpmeasure.abi.snp import VMSA_GPA, PageInfo, PageType
 from snpmeasure.abi.vmsa import SevEsSaveArea
-from snpmeasure.digest import page_contents_digest
-from snpmeasure.firmware import parse_firmware
-from snpmeasure.kernel_hashes import KernelHashes, cmdline_bytes, sha256_file
-from snpmeasure.launch import load_inputs, snp_plan, vmsa_pages
-from snpmeasure.plan import PageUpdate
-from snpmeasure.profiles import EC2, GCE, QEMU
-from snpmeasure.vmsa import build_vmsa, parse_vmsa, reset_vmsa_values
+from snpmeasure.engine.snp import PARALLEL_MIN_PAGES, page_contents_digest
+from snpmeasure.formats.firmware import parse_firmware
+from snpmeasure.files import sha256_file
+from snpmeasure.launch.kernel_hashes import KernelHashes, cmdline_bytes
+from snpmeasure.launch.ovmf import load_inputs, snp_plan, vmsa_pages
+from snpmeasure.launch.plan import PageUpdate
+from snpmeasure.launch.profiles import EC2, GCE, QEMU
+from snpmeasure.launch.vmsa import build_vmsa, parse_vmsa, reset_vmsa_values
 
 OVMF = SAMPLES / "OVMF.amdsev.fd"
 
@@ -128,7 +129,7 @@ def test_n_vcpus_extend_n_minus_1_by_one_vmsa(vcpus, vmm, mode):
 
 
 def _inputs(config, image):
-    from snpmeasure.launch import LaunchInputs
+    from snpmeasure.launch.ovmf import LaunchInputs
     return LaunchInputs(config, parse_firmware(image, path="gen.fd"), None)
 
 
@@ -191,18 +192,18 @@ def test_parallel_page_hashing_equals_sequential(tmp_path, monkeypatch):
     """Long plans hash pages in a helper process; the digest must not change."""
     import random
 
-    from snpmeasure import parallel
-    from snpmeasure.igvm import measure_igvm
-    from snpmeasure.igvm_writer import IgvmWriter
-    from snpmeasure.plan import firmware_pages
+    from snpmeasure.engine import parallel
+    from snpmeasure.engine.igvm import measure_igvm
+    from snpmeasure.formats.igvm_writer import IgvmWriter
+    from snpmeasure.launch.plan import firmware_pages
 
     monkeypatch.setattr(parallel, "available", lambda: True)
     rng = random.Random(5)
     ovmf = OVMF.read_bytes()
-    image = rng.randbytes((20 << 20) - len(ovmf)) + ovmf  # 20 MiB: above parallel.MIN_PAGES
+    image = rng.randbytes((20 << 20) - len(ovmf)) + ovmf  # 20 MiB: above PARALLEL_MIN_PAGES
     firmware = parse_firmware(image, "big.fd")
     pages = firmware.size // 4096
-    assert pages >= parallel.MIN_PAGES
+    assert pages >= PARALLEL_MIN_PAGES
     parallel_digest = SnpLaunchDigest().replay(firmware_pages(firmware), pages).digest
     run_digest = SnpLaunchDigest().extend_pages(firmware.gpa, firmware.data).digest
     monkeypatch.setenv("SNPMEASURE_SEQUENTIAL", "1")
@@ -211,7 +212,7 @@ def test_parallel_page_hashing_equals_sequential(tmp_path, monkeypatch):
     assert sequential == parallel_digest == run_digest
     assert SnpLaunchDigest().extend_pages(firmware.gpa, firmware.data).digest == sequential
     writer = IgvmWriter().platform()
-    for index in range(parallel.MIN_PAGES + 300):
+    for index in range(PARALLEL_MIN_PAGES + 300):
         data = rng.randbytes(4096) if index % 3 else None
         writer.page_data(0x100000 + index * 4096, data, flags=2 if index % 7 == 0 else 0)
     path = tmp_path / "big.igvm"
@@ -225,11 +226,11 @@ def test_parallel_page_hashing_equals_sequential(tmp_path, monkeypatch):
 def test_parallel_helper_is_reaped(monkeypatch):
     import os
 
-    from snpmeasure import parallel
-    from snpmeasure.plan import empty_pages, data_pages
+    from snpmeasure.engine import parallel
+    from snpmeasure.launch.plan import empty_pages, data_pages
     monkeypatch.setattr(parallel, "available", lambda: True)
     page = bytes(range(256)) * 16
-    updates = list(data_pages(0, page * parallel.MIN_PAGES, "x")) + \
+    updates = list(data_pages(0, page * PARALLEL_MIN_PAGES, "x")) + \
         list(empty_pages(0x10000000, 8192, PageType.ZERO, "z"))
     SnpLaunchDigest().replay(iter(updates), len(updates))
     with pytest.raises(ChildProcessError):

@@ -10,7 +10,7 @@ from conftest import DATA
 from snpmeasure import MeasurementConfig, measure
 from snpmeasure.abi import ovmf as L
 from snpmeasure.errors import FormatError, SnpMeasureWarning, UnsupportedError
-from snpmeasure.firmware import parse_firmware
+from snpmeasure.formats.firmware import parse_firmware
 
 
 def fmt_error(image: bytes) -> FormatError:
@@ -211,7 +211,7 @@ def test_multi_page_kernel_hashes_section_measures_every_page(tmp_path, empty_fi
     """Pages after the first are NORMAL zero pages (QEMU zeroes the whole section)."""
     from snpmeasure import SnpLaunchDigest
     from snpmeasure.abi.snp import PageType
-    from snpmeasure.launch import load_inputs, snp_plan, vmsa_pages
+    from snpmeasure.launch.ovmf import load_inputs, snp_plan, vmsa_pages
 
     image = FirmwareSpec(sections=[(0x810000, 3 * PAGE, 0x10)]).build()
     path = tmp_path / "fw.fd"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(ROOT / "fuzz"))
 from targets import TARGETS  # noqa: E402
 
-from snpmeasure.cli import main  # noqa: E402
+from snpmeasure.cli.main import main  # noqa: E402
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -36,7 +36,7 @@ def _sample_bytes(name: str) -> list[bytes]:
     if name == "svsm":
         out.append((DATA / "svsm.bin").read_bytes()[-8192:])
     if name == "igvm":
-        from snpmeasure.igvm_writer import IgvmWriter
+        from snpmeasure.formats.igvm_writer import IgvmWriter
         out.append(IgvmWriter().platform().guest_policy().parameter_area(0, 4096)
                    .page_data(0x1000, b"\x01" * 4096).parameter_insert(0x2000, 0)
                    .vp_context(0xFFFFFFFFF000, bytes(4096)).build())
@@ -120,7 +120,7 @@ def test_huge_files_are_refused_before_reading(tmp_path, capsys, args, size, cod
 
 
 def test_igvm_claiming_too_many_pages_is_refused_early(tmp_path, capsys):
-    from snpmeasure.igvm_writer import IgvmWriter
+    from snpmeasure.formats.igvm_writer import IgvmWriter
     writer = IgvmWriter().platform()
     for index in range(2050):  # 2050 empty 2 MiB pages claim 1,049,600 page updates
         writer.page_data(index * 0x200000, None, flags=1)
@@ -135,7 +135,7 @@ def test_igvm_claiming_too_many_pages_is_refused_early(tmp_path, capsys):
 def test_firmware_claiming_huge_tables_is_refused(tmp_path):
     from builders import FirmwareSpec, metadata_bytes
     from snpmeasure.errors import FormatError
-    from snpmeasure.firmware import parse_firmware
+    from snpmeasure.formats.firmware import parse_firmware
     huge = metadata_bytes([(0x800000, 4096, 1)], count=0xFFFFFFFF)
     with pytest.raises(FormatError):
         parse_firmware(FirmwareSpec(metadata=huge).build())
@@ -201,7 +201,7 @@ def test_id_block_outputs_are_all_or_nothing(tmp_path, capsys):
 
 
 def test_atomic_write_leaves_old_or_new(tmp_path, monkeypatch):
-    from snpmeasure import output
+    from snpmeasure import files as output
     target = tmp_path / "f"
     target.write_bytes(b"old")
 
@@ -273,7 +273,7 @@ def test_readme_table_lists_every_error_class():
 
 def test_no_traceback_and_no_secret_in_messages(tmp_path, capsys, monkeypatch):
     from cryptography.hazmat.primitives import serialization
-    from snpmeasure.keys import load_private_key
+    from snpmeasure.formats.keys import load_private_key
     key = load_private_key(DATA / "keys" / "id_key_test.pem")
     secret = "hunter2-passphrase"
     path = tmp_path / "enc.pem"

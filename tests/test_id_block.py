@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from snpmeasure.abi import id_block as L
-from snpmeasure.cli import main
+from snpmeasure.cli.main import main
 from snpmeasure.errors import ConfigError, UnsupportedError, VerificationError
-from snpmeasure.idblock import IdBlock, sign_id_block, verify_id_auth
-from snpmeasure.keys import key_digest, load_private_key
+from snpmeasure.attestation.idblock import IdBlock, sign_id_block, verify_id_auth
+from snpmeasure.formats.keys import key_digest, load_private_key
 
 KEYS = DATA / "keys"
 ID_KEY = KEYS / "id_key_test.pem"
@@ -269,7 +269,8 @@ def test_missing_and_malformed_key_files(tmp_path, capsys):
 
 
 def test_policy_helpers():
-    from snpmeasure.policy import build_policy, decode_policy
+    from snpmeasure.abi.policy import decode_policy
+    from snpmeasure.attestation.policy import build_policy
 
     assert build_policy(0x30000, smt=False) == 0x20000
     assert build_policy(0x30000, debug=True, migrate_ma=True) == 0x30000 | (1 << 19) | (1 << 18)
@@ -298,7 +299,7 @@ def test_snp_create_id_block_alias(capsys):
 
 def test_hex_text_is_never_read_as_base64():
     """64 hex digits are a 32-byte value; read as base64 they would be 48 bytes of garbage."""
-    from snpmeasure.report_input import parse_bytes_value, parse_measurement
+    from snpmeasure.formats.encoding import parse_bytes_value, parse_measurement
 
     sev = "ab" * 32
     assert parse_measurement(sev) == bytes.fromhex(sev)

@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from snpmeasure.abi import igvm as L
 from snpmeasure.abi.snp import VMSA_GPA
-from snpmeasure.cli import main
-from snpmeasure.digest import SnpLaunchDigest
+from snpmeasure.cli.main import main
+from snpmeasure.engine.snp import SnpLaunchDigest
 from snpmeasure.errors import FormatError, InputError, UnsupportedError
-from snpmeasure.explain import explain_igvm
-from snpmeasure.igvm import IgvmOptions, measure_igvm
-from snpmeasure.igvm_writer import IgvmWriter
+from snpmeasure.analysis.explain import explain_igvm
+from snpmeasure.attestation.igvm_id_block import measure_and_check
+from snpmeasure.engine.igvm import measure_igvm
+from snpmeasure.launch.igvm import IgvmOptions
+from snpmeasure.formats.igvm_writer import IgvmWriter
 
 SAMPLE = DATA / "igvm" / "linux_x64_vtl0.igvm"
 VECTOR = json.loads((DATA / "vectors.json").read_text())["igvm"]["igvm/linux_x64_vtl0.igvm"]
@@ -33,9 +35,10 @@ def test_sample_equals_the_published_digest(capsys):
 
 
 def test_sample_id_block_verifies():
-    result = measure_igvm(SAMPLE)
-    assert result.id_block.matches and result.id_block.signature_ok
-    assert result.id_block.header.payload.guest_svn == 2
+    result, block = measure_and_check(SAMPLE, IgvmOptions())
+    assert result.hex == VECTOR["expected"]
+    assert block.matches and block.signature_ok
+    assert block.header.payload.guest_svn == 2
 
 
 def test_sample_explain_and_inspect(capsys):
@@ -169,7 +172,7 @@ def test_sev_es_platform_hashes_page_data_and_vmsas(tmp_path):
 
 
 def test_check_kvm(tmp_path):
-    from snpmeasure.vmsa import build_vmsa
+    from snpmeasure.launch.vmsa import build_vmsa
     good_vmsa = build_vmsa({"cr0": 0x31, "sev_features": 1})
     ok = write([("page", 0x1000, None, 0, 0), ("vmsa", VMSA_GPA, good_vmsa)], {}, tmp_path, "a")
     assert len(measure_igvm(ok, IgvmOptions(check_kvm=True)).digest) == 48
@@ -315,8 +318,8 @@ def test_missing_and_small_files(tmp_path):
 # -- ID blocks --------------------------------------------------------------------------------
 
 def _signed_id_block(digest, policy, author=True, tamper=None):
-    from snpmeasure.idblock import IdBlock, sign_id_block
-    from snpmeasure.keys import load_private_key
+    from snpmeasure.attestation.idblock import IdBlock, sign_id_block
+    from snpmeasure.formats.keys import load_private_key
 
     id_key = load_private_key(DATA / "keys" / "id_key_test.pem")
     author_key = load_private_key(DATA / "keys" / "author_key_test.pem") if author else None
@@ -353,9 +356,9 @@ def test_id_block_checks(tmp_path, capsys):
     digest = measure_igvm(plain).digest
     for author in (True, False):
         good = _with_id_block(tmp_path, _signed_id_block(digest, 0x30000, author), "good.igvm")
-        result = measure_igvm(good)
-        assert result.digest == digest and result.id_block.matches
-        assert result.id_block.signature_ok, result.id_block.signature_error
+        result, block = measure_and_check(good, IgvmOptions())
+        assert result.digest == digest and block.matches
+        assert block.signature_ok, block.signature_error
         assert main(["igvm", str(good), "--output-format", "json"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["id_block"]["author_key_enabled"] is author

@@ -66,11 +66,11 @@ def test_measure_path_does_not_import_construct_or_typer():
     import sys
 
     from conftest import ROOT, SAMPLES
-    code = ("import sys; from snpmeasure.main import main; "
+    code = ("import sys; from snpmeasure.cli.main import main; "
             f"rc = main(['measure', '--mode', 'snp', '--vcpus', '2', '--vcpu-type', 'EPYC', "
             f"'--ovmf', {str(SAMPLES / 'OVMF.amdsev.fd')!r}]); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('construct', 'typer', 'cryptography', 'click', 'rich')), file=sys.stderr); "
+            "('construct', 'typer', 'cryptography', 'click', 'rich', 'dataclasses', 'tempfile')), file=sys.stderr); "
             "sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from snpmeasure.abi import report as L
-from snpmeasure.cli import main
+from snpmeasure.cli.main import main
 from snpmeasure.errors import FormatError
-from snpmeasure.report import load_report, parse_report
+from snpmeasure.formats.report import load_report, parse_report
 
 REPORTS = DATA / "reports"
 MILAN = REPORTS / "report_milan.hex"
@@ -244,7 +244,7 @@ def test_wrong_chain_and_wrong_vcek(chain, tmp_path, capsys):
 
 
 def test_every_expectation_passes_and_fails(chain, tmp_path, capsys):
-    from snpmeasure.keys import key_digest, load_private_key
+    from snpmeasure.formats.keys import key_digest, load_private_key
 
     id_digest = key_digest(load_private_key(DATA / "keys" / "id_key_test.pem").public_key())
     raw, v = make_report(chain, 3, seed=3, key_info=1, id_key_digest=id_digest, policy=0x30000)

@@ -11,10 +11,10 @@ from conftest import DATA
 from oracle import peer_measure
 
 from snpmeasure import MeasurementConfig, SnpLaunchDigest, measure
-from snpmeasure.cpu import signature_of_type
-from snpmeasure.launch import load_inputs, snp_plan
-from snpmeasure.profiles import QEMU
-from snpmeasure.vmsa import build_vmsa, parse_vmsa, svsm_vmsa_values
+from snpmeasure.launch.cpu import signature_of_type
+from snpmeasure.launch.ovmf import load_inputs, snp_plan
+from snpmeasure.launch.profiles import QEMU
+from snpmeasure.launch.vmsa import build_vmsa, parse_vmsa, svsm_vmsa_values
 
 OVMF = DATA / "svsm_ovmf.fd"
 SVSM = DATA / "svsm.bin"
@@ -68,7 +68,7 @@ def test_svsm_entry_state():
 
 
 def test_vars_file_equals_vars_size(tmp_path, capsys):
-    from snpmeasure.cli import main
+    from snpmeasure.cli.main import main
 
     vars_file = tmp_path / "OVMF_VARS.fd"
     vars_file.write_bytes(bytes(VARS_SIZE))

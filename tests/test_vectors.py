@@ -7,7 +7,7 @@ import pytest
 from conftest import DATA, firmware_path
 
 from snpmeasure import MeasurementConfig, measure
-from snpmeasure.cli import main
+from snpmeasure.cli.main import main
 import json
 
 CASES = json.loads((DATA / "vectors.json").read_text())["cases"]

@@ -1,0 +1,158 @@
+"""Page-by-page explanations of a measurement, and where two configurations diverge."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+
+from ..abi.snp import PageType
+from ..engine.sev import SevLaunchDigest
+from ..engine.snp import SnpLaunchDigest, page_contents_digest
+from ..launch.config import MeasurementConfig, Mode
+from ..launch.ovmf import LaunchInputs, load_inputs, sev_parts, snp_plan, snp_seed, vmsa_pages
+from ..launch.plan import PageUpdate, firmware_pages
+from ..launch.vmsa import parse_vmsa
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measured update and the digest after it."""
+
+    index: int
+    gpa: int | None
+    kind: str              # SNP page type name, or FIRMWARE / KERNEL_HASHES / VMSA for SEV(-ES)
+    source: str            # what the page or blob is
+    contents: bytes        # SNP: the PAGE_INFO contents field; SEV: SHA-256 of the blob
+    digest: bytes          # the launch digest after this step
+    vmsa: bytes | None = None
+
+    def to_json(self) -> dict:
+        return {"index": self.index, "gpa": None if self.gpa is None else f"{self.gpa:#x}",
+                "page_type": self.kind, "source": self.source, "contents": self.contents.hex(),
+                "digest": self.digest.hex()}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    config: MeasurementConfig
+    seed: bytes | None
+    steps: tuple[Step, ...]
+
+    @property
+    def measurement(self) -> bytes:
+        return self.steps[-1].digest if self.steps else (self.seed or b"")
+
+
+def explain(config: MeasurementConfig, inputs: LaunchInputs | None = None) -> Explanation:
+    inputs = inputs or load_inputs(config)
+    return Explanation(config, snp_seed(config) if config.mode.is_snp else None,
+                       tuple(_steps(inputs)))
+
+
+def _steps(inputs: LaunchInputs) -> Iterator[Step]:
+    config = inputs.config
+    mode = config.mode
+    if mode is Mode.SNP_OVMF_HASH:
+        return snp_steps(bytes(48), firmware_pages(inputs.firmware))
+    vmsas = vmsa_pages(inputs) if mode.has_vmsa else ()
+    if mode.is_snp:
+        return snp_steps(snp_seed(config), snp_plan(inputs, vmsas))
+    return sev_steps(sev_parts(inputs, vmsas))
+
+
+def snp_steps(seed: bytes, updates: Iterable[PageUpdate]) -> Iterator[Step]:
+    """The steps of an SNP plan: each update folded into the digest, one by one."""
+    engine = SnpLaunchDigest(seed)
+    for index, update in enumerate(updates):
+        contents = page_contents_digest(update)
+        engine.extend(update.page_type, update.gpa, contents)
+        page = bytes(update.data) if update.page_type is PageType.VMSA else None
+        yield Step(index, update.gpa, update.page_type.name, update.source, contents,
+                   engine.digest, page)
+
+
+def sev_steps(parts: Iterable[tuple]) -> Iterator[Step]:
+    """The steps of a SEV/SEV-ES plan given as (kind, GPA, source, blob)."""
+    state = SevLaunchDigest()
+    for index, (kind, gpa, source, blob) in enumerate(parts):
+        state.update(blob)
+        yield Step(index, gpa, kind, source, hashlib.sha256(blob).digest(), state.digest,
+                   blob if kind == "VMSA" else None)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    index: int
+    first: Step | None
+    second: Step | None
+    reasons: tuple[str, ...]
+
+
+def vmsa_differences(first: bytes, second: bytes) -> list[str]:
+    a, b = parse_vmsa(first), parse_vmsa(second)
+    out = []
+    for name in a:
+        if a[name] != b[name]:
+            if isinstance(a[name], dict):
+                for sub in a[name]:
+                    if a[name][sub] != b[name][sub]:
+                        out.append(f"{name}.{sub} {a[name][sub]:#x} -> {b[name][sub]:#x}")
+            elif isinstance(a[name], bytes):
+                out.append(f"{name} differs")
+            else:
+                out.append(f"{name} {a[name]:#x} -> {b[name]:#x}")
+    return out
+
+
+def compare(first: Explanation, second: Explanation) -> Divergence | None:
+    """The first update after which the two digests differ, and why; None if they are equal."""
+    if first.seed != second.seed:
+        return Divergence(-1, None, None, ("the seeds (--snp-ovmf-hash) differ",))
+    for index in range(max(len(first.steps), len(second.steps))):
+        a = first.steps[index] if index < len(first.steps) else None
+        b = second.steps[index] if index < len(second.steps) else None
+        if a is not None and b is not None and a.digest == b.digest:
+            continue
+        return Divergence(index, a, b, tuple(_reasons(a, b, first, second, index)))
+    return None
+
+
+def _reasons(a: Step | None, b: Step | None, first: Explanation, second: Explanation,
+             index: int) -> list[str]:
+    if a is None or b is None:
+        longer, which = (second, "second") if a is None else (first, "first")
+        extra = longer.steps[index:]
+        names = ", ".join(s.source for s in extra[:4]) + (", ..." if len(extra) > 4 else "")
+        return [f"the {which} configuration has {len(extra)} more update(s): {names}"]
+    reasons = []
+    if a.gpa != b.gpa:
+        reasons.append(f"GPA {a.gpa:#x} ({a.source}) vs {b.gpa:#x} ({b.source})"
+                       if a.gpa is not None and b.gpa is not None else "different updates")
+    if a.kind != b.kind:
+        reasons.append(f"page type {a.kind} vs {b.kind} ({a.source} / {b.source})")
+    if a.contents != b.contents:
+        if a.vmsa is not None and b.vmsa is not None:
+            fields = vmsa_differences(a.vmsa, b.vmsa)
+            reasons.append(f"{a.source}: " + ", ".join(fields))
+        else:
+            reasons.append(f"contents of {a.source} differ" +
+                           (f" from {b.source}" if b.source != a.source else ""))
+    if not reasons:
+        reasons.append("an earlier difference (the chains differ before this update)")
+    return reasons
+
+
+def explain_igvm(path, options) -> Explanation:
+    """Every page update an IGVM file's directives produce, with the running digest."""
+    from ..abi.igvm import Platform
+    from ..formats.igvm import IgvmFile
+    from ..launch.igvm import PLATFORMS, sev_blobs, snp_updates
+
+    with IgvmFile(path) as igvm:
+        platform = PLATFORMS[options.platform]
+        if platform is Platform.SEV_SNP:
+            return Explanation(None, bytes(48), tuple(snp_steps(bytes(48),
+                                                                snp_updates(igvm, options))))
+        parts = ((header.type_name, header.payload.gpa, header.describe(), blob)
+                 for header, blob in sev_blobs(igvm, platform))
+        return Explanation(None, None, tuple(sev_steps(parts)))

@@ -1,0 +1,192 @@
+"""What a firmware image or IGVM file declares, for people and for JSON consumers."""
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+from ..abi.ovmf import SectionType
+from ..errors import UnsupportedError
+from ..formats.firmware import Firmware
+from ..launch.kernel_hashes import KernelHashes
+from ..launch.profiles import PROFILES, VmmProfile
+from ..launch.sections import kernel_hashes_area, section_updates
+
+
+def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
+    """How ``profile`` measures a section: what plan.section_updates produces for it."""
+
+    def produced(hashes_page: bytes | None) -> str:
+        counts: dict[str, int] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                for update in section_updates(section, firmware, profile, hashes_page):
+                    counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
+            except UnsupportedError:
+                return "refused"
+        return ", ".join(f"{count} {kind} page(s)" for kind, count in counts.items())
+
+    rule = produced(None)
+    if section.type == SectionType.SNP_KERNEL_HASHES:
+        rule = f"{produced(bytes(section.size))} with the kernel hashes table; {rule} without " \
+               "a kernel"
+    elif section.type == SectionType.CPUID and profile.cpuid_after_other_sections:
+        rule += " after all other sections"
+    elif not section.known and rule != "refused":
+        rule += ", with a warning (unknown type)"
+    return rule
+
+
+def direct_boot_support(firmware: Firmware) -> dict:
+    """Whether measured direct boot (-kernel with kernel-hashes=on) can work, per mode family."""
+    dummy = KernelHashes(bytes(32), bytes(32), bytes(32))
+    try:
+        kernel_hashes_area(firmware, dummy)
+        snp, snp_reason = True, None
+    except UnsupportedError as exc:
+        snp, snp_reason = False, str(exc).split(": ", 1)[-1]
+    block = firmware.hash_table_block
+    sev = block is not None and block[0] != 0 and block[1] >= 0xB0
+    return {"snp": snp, "snp_reason": snp_reason, "sev_es": sev,
+            "sev_es_reason": None if sev else "no usable SEV hash-table block"}
+
+
+def inspect_firmware(firmware: Firmware) -> dict:
+    block = firmware.hash_table_block
+    secret = firmware.secret_block
+    return {
+        "path": firmware.path,
+        "size": firmware.size,
+        "sha256": hashlib.sha256(firmware.data).hexdigest(),
+        "gpa": f"{firmware.gpa:#x}",
+        "end_gpa": f"{firmware.end_gpa:#x}",
+        "footer_table": [
+            {"guid": e.guid, "name": e.name, "offset": f"{e.offset:#x}", "length": len(e.data),
+             "data": e.data.hex()} for e in firmware.table],
+        "sev_es_reset_address": None if firmware.reset_address is None
+        else f"{firmware.reset_address:#x}",
+        "hash_table": None if block is None else {"gpa": f"{block[0]:#x}", "size": block[1]},
+        "secret_block": None if secret is None else {"gpa": f"{secret[0]:#x}", "size": secret[1]},
+        "svsm_launch_offset": None if firmware.svsm_launch_offset is None
+        else f"{firmware.svsm_launch_offset:#x}",
+        "sev_metadata": None if not firmware.has_metadata else {
+            "offset": f"{firmware.metadata_offset:#x}",
+            "sections": [
+                {"index": s.index, "type": s.type_name, "type_value": s.type,
+                 "gpa": f"{s.gpa:#x}", "end": f"{s.end - 1:#x}", "size": s.size,
+                 "measured": {name: section_rule(s, firmware, profile)
+                              for name, profile in PROFILES.items()}}
+                for s in firmware.sections],
+        },
+        "measured_direct_boot": direct_boot_support(firmware),
+    }
+
+
+def describe(info: dict) -> str:
+    """The readable form of :func:`inspect_firmware`."""
+    lines = [f"firmware      {info['path']}",
+             f"size          {info['size']} bytes ({info['size'] // 4096} pages), sha256 "
+             f"{info['sha256']}",
+             f"loaded at     {info['gpa']}-{int(info['end_gpa'], 16) - 1:#x}",
+             f"reset address {info['sev_es_reset_address'] or 'none (no SEV-ES reset block)'}"]
+    block = info["hash_table"]
+    lines.append(f"hash table    {block['gpa']} ({block['size']:#x} bytes)" if block
+                 else "hash table    none")
+    secret = info["secret_block"]
+    lines.append(f"secret block  {secret['gpa']} ({secret['size']:#x} bytes)" if secret
+                 else "secret block  none")
+    if info["svsm_launch_offset"] is not None:
+        lines.append(f"SVSM entry    +{info['svsm_launch_offset']}")
+    boot = info["measured_direct_boot"]
+    lines.append("direct boot   SNP: " + ("yes" if boot["snp"] else f"no ({boot['snp_reason']})")
+                 + "; SEV/SEV-ES: " + ("yes" if boot["sev_es"] else "no"))
+    lines.append("footer table:")
+    for e in info["footer_table"]:
+        lines.append(f"  {e['offset']:>10}  {e['guid']}  {e['name']}  {e['data']}")
+    meta = info["sev_metadata"]
+    if meta is None:
+        lines.append("SEV metadata: none")
+    else:
+        lines.append(f"SEV metadata at {meta['offset']}, {len(meta['sections'])} sections:")
+        for s in meta["sections"]:
+            lines.append(f"  {s['index']:>2}  {s['gpa']}-{s['end']}  {s['type']}")
+            for vmm, rule in s["measured"].items():
+                lines.append(f"        {vmm:<5} {rule}")
+    return "\n".join(lines)
+
+
+def inspect_igvm(path) -> dict:
+    """Headers, platforms, policy, directives (with their page updates) and ID block of an IGVM."""
+    from ..abi import igvm as L
+    from ..attestation.igvm_id_block import check_id_block
+    from ..engine.snp import SnpLaunchDigest
+    from ..formats.igvm import IgvmFile
+    from ..launch.igvm import IgvmOptions, snp_updates
+
+    with IgvmFile(path) as igvm:
+        headers = []
+        for h in igvm.iter_headers():
+            entry = {"index": h.index, "type": h.type_name, "type_value": f"{h.type:#x}",
+                     "offset": f"{h.offset:#x}", "length": h.length}
+            if h.compatibility_mask is not None:
+                entry["compatibility_mask"] = f"{h.compatibility_mask:#x}"
+            if h.payload is not None and h.type != L.HeaderType.SNP_ID_BLOCK:
+                entry["fields"] = {k: (f"{v:#x}" if isinstance(v, int) else bytes(v).hex())
+                                   for k, v in h.payload.items() if not k.startswith("_")}
+            headers.append(entry)
+        platforms = [{"type": L.Platform(h.payload.platform_type).name
+                      if h.payload.platform_type in L.Platform._value2member_map_
+                      else h.payload.platform_type,
+                      "compatibility_mask": f"{h.payload.compatibility_mask:#x}",
+                      "highest_vtl": h.payload.highest_vtl,
+                      "shared_gpa_boundary": f"{h.payload.shared_gpa_boundary:#x}"}
+                     for h in igvm.platforms()]
+        snp = None
+        if any(h.payload.platform_type == L.Platform.SEV_SNP for h in igvm.platforms()):
+            mask = igvm.compatibility_mask(L.Platform.SEV_SNP)
+            per_header: dict = {}
+            engine = SnpLaunchDigest()
+            for update in snp_updates(igvm, IgvmOptions()):
+                engine.update(update)
+                key = update.source.split(" ")[0] + " " + update.source.split(" ")[1]
+                counts = per_header.setdefault(key, {})
+                counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
+            policy = igvm.guest_policy(mask)
+            id_block = check_id_block(igvm, mask, engine.digest)
+            snp = {"compatibility_mask": f"{mask:#x}",
+                   "guest_policy": None if policy is None else f"{policy:#x}",
+                   "measurement": engine.digest.hex(), "page_updates": engine.pages,
+                   "updates_by_directive": per_header,
+                   "id_block": None if id_block is None else id_block.to_json()}
+        return {"path": str(path), "format": "igvm", "format_version": igvm.format_version,
+                "size": igvm.size, "platforms": platforms, "headers": headers, "snp": snp}
+
+
+def describe_igvm(info: dict) -> str:
+    lines = [f"IGVM file     {info['path']} (format version {info['format_version']}, "
+             f"{info['size']} bytes, {len(info['headers'])} headers)"]
+    for p in info["platforms"]:
+        lines.append(f"platform      {p['type']} mask {p['compatibility_mask']} "
+                     f"vtl {p['highest_vtl']}")
+    snp = info["snp"]
+    if snp:
+        lines.append(f"SNP policy    {snp['guest_policy']}")
+        lines.append(f"SNP digest    {snp['measurement']} ({snp['page_updates']} page updates, "
+                     "igvmmeasure rules)")
+        if snp["id_block"]:
+            ib = snp["id_block"]
+            lines.append(f"ID block      ld {'matches' if ib['matches_measurement'] else 'DIFFERS'};"
+                         f" signatures {'verified' if ib['signatures_verified'] else 'INVALID'}")
+    lines.append("headers:")
+    for h in info["headers"]:
+        mask = h.get("compatibility_mask", "")
+        updates = ""
+        if snp:
+            key = f"{h['type']} #{h['index']}"
+            if key in snp["updates_by_directive"]:
+                updates = "  -> " + ", ".join(f"{n} {t}" for t, n in
+                                              snp["updates_by_directive"][key].items())
+        gpa = h.get("fields", {}).get("gpa", "")
+        lines.append(f"  {h['index']:>5}  {h['offset']:>8}  {h['type']:<28} {mask:<6} {gpa}"
+                     f"{updates}")
+    return "\n".join(lines)

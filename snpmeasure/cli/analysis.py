@@ -1,0 +1,179 @@
+"""``manifest``, ``explain``, ``find`` and ``inspect``: vary, explain, search and inspect launches."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+from ..errors import ConfigError, VerificationError
+from ..limits import MAX_VCPUS
+from .values import bool_list, cpu_choices, int_list, launch_config, parse_int, vmm_type_list
+
+
+def _list_config(values: dict, mode: str, vmm_type: str = "QEMU", vcpus: int | None = 1):
+    """The base configuration of a command whose vCPU options are lists (manifest, find): the
+    files from ``values``, the rest fixed until the lists are expanded."""
+    return launch_config(values, mode=mode, vmm_type=vmm_type, vcpus=vcpus, vcpu_type=None,
+                         vcpu_sig=0, vcpu_family=None, vcpu_model=None, vcpu_stepping=None,
+                         guest_features=0x1, legacy_vm_type=None)
+
+
+def run_manifest(values: dict) -> None:
+    from ..analysis.manifest import build_manifest
+
+    output, force = values["output"], values["force"]
+    if output is not None:
+        from ..files import check_outputs
+        check_outputs([output], force)
+    vmms = vmm_type_list("--vmm-type", values["vmm_type"]) if values["vmm_type"] else ["QEMU"]
+    counts = int_list("--vcpus", values["vcpus"]) if values["vcpus"] else None
+    base = _list_config(values, values["mode"], vmm_type=vmms[0],
+                        vcpus=max(counts) if counts else None)
+    features = [0x1]
+    if values["guest_features"]:
+        features = int_list("--guest-features", values["guest_features"])
+    legacy = [None]
+    if values["legacy_vm_type"]:
+        legacy = bool_list("--legacy-vm-type", values["legacy_vm_type"])
+    document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
+                              cpus=cpu_choices(values), guest_features=features, legacy=legacy)
+    text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from ..files import write_atomic
+        write_atomic(output, text.encode(), force)
+
+
+def compare_values(values: dict, compare: str) -> dict:
+    """The launch options of ``values`` with the ``--compare`` flags applied on top (the last
+    spelling of an option wins, as on the command line)."""
+    from .options import EXPLAIN, LAUNCH_DESTS
+    from .spec import Command, parse_plain
+
+    try:
+        words = shlex.split(compare)
+    except ValueError as exc:
+        raise ConfigError(f"--compare: {exc}") from None
+    launch = Command("--compare", "", [opt.but(required=False, default=None)
+                                       for opt in EXPLAIN.options if opt.dest in LAUNCH_DESTS],
+                     "")
+    changed = parse_plain(launch, words)
+    if changed is None:
+        raise ConfigError(f"--compare {compare!r}: give launch options only, each with its "
+                          "value (for example --compare '--vcpu-type EPYC-Milan')")
+    given = {dest: value for dest, value in changed.items() if value is not None}
+    return {**values, **given}
+
+
+def run_explain(values: dict) -> None:
+    from ..analysis.explain import compare as compare_explanations
+    from ..analysis.explain import explain, explain_igvm
+
+    json_lines, wide, compare = values["json_output"], values["wide"], values["compare"]
+    if values["igvm"] is not None:
+        if values["mode"] is not None or values["ovmf"] is not None or compare is not None:
+            raise ConfigError("--igvm excludes --mode, --ovmf and --compare")
+        from ..launch.igvm import IgvmOptions
+        options = IgvmOptions(platform=values["platform"], loader=values["loader"],
+                              native_zero=values["native_zero"], check_kvm=values["check_kvm"])
+        _print_explanation(explain_igvm(values["igvm"], options), json_lines, wide)
+        return
+    if values["mode"] is None or values["ovmf"] is None:
+        raise ConfigError("explain needs --mode and --ovmf (or --igvm)")
+    first = explain(launch_config(values))
+    if compare is None:
+        _print_explanation(first, json_lines, wide)
+        return
+    second = explain(launch_config(compare_values(values, compare)))
+    divergence = compare_explanations(first, second)
+    if json_lines:
+        print(json.dumps({
+            "first": first.measurement.hex(), "second": second.measurement.hex(),
+            "equal": divergence is None,
+            "diverge_at": None if divergence is None else divergence.index,
+            "first_update": None if divergence is None or divergence.first is None
+            else divergence.first.to_json(),
+            "second_update": None if divergence is None or divergence.second is None
+            else divergence.second.to_json(),
+            "reasons": [] if divergence is None else list(divergence.reasons)}))
+        return
+    print(f"first:  {first.measurement.hex()}")
+    print(f"second: {second.measurement.hex()}")
+    if divergence is None:
+        print("the two configurations give the same measurement")
+    else:
+        print(f"they diverge at update {divergence.index}:")
+        for reason in divergence.reasons:
+            print(f"  {reason}")
+
+
+def _print_explanation(first, json_lines: bool, wide: bool) -> None:
+    if json_lines:
+        for step in first.steps:
+            print(json.dumps(step.to_json()))
+        return
+    width = 96 if wide else 16
+    if first.seed is not None and any(first.seed):
+        print(f"seed (--snp-ovmf-hash): {first.seed.hex()}")
+    print(f"{'index':>6}  {'gpa':>14}  {'type':<13}  {'contents':<{width}}  "
+          f"{'digest':<{width}}  source")
+    for step in first.steps:
+        gpa = "-" if step.gpa is None else f"{step.gpa:#x}"
+        print(f"{step.index:>6}  {gpa:>14}  {step.kind:<13}  {step.contents.hex()[:width]:<{width}}"
+              f"  {step.digest.hex()[:width]:<{width}}  {step.source}")
+    print(f"updates: {len(first.steps)}")
+    print(f"measurement: {first.measurement.hex()}")
+
+
+def run_find(values: dict) -> None:
+    from ..analysis.find import find
+    from ..formats.encoding import parse_measurement
+    from ..formats.report import load_report
+
+    measurement, report, mode = values["measurement"], values["report"], values["mode"]
+    if (measurement is None) == (report is None):
+        raise ConfigError("give either --measurement or --report")
+    observed = parse_measurement(measurement) if measurement is not None \
+        else load_report(report).measurement
+    max_vcpus = parse_int("--max-vcpus", values["max_vcpus"])
+    if not 1 <= max_vcpus <= MAX_VCPUS:
+        raise ConfigError(f"--max-vcpus {max_vcpus} is outside 1..{MAX_VCPUS}")
+    base = _list_config(values, mode or ("snp:svsm" if values["svsm"] else "snp"))
+    cpus = cpu_choices({"vcpu_type": values["vcpu_type"], "vcpu_sig": values["vcpu_sig"]})
+
+    def listed(parse, dest: str):
+        return parse("--" + dest.replace("_", "-"), values[dest]) if values[dest] else None
+
+    result = find(
+        base, observed, modes=[mode] if mode else None, max_vcpus=max_vcpus,
+        vcpu_counts=listed(int_list, "vcpus"), vmm_types=listed(vmm_type_list, "vmm_type"),
+        cpu_types=[name for name, _ in cpus if name] or None,
+        vcpu_sigs=[sig for _, sig in cpus if sig is not None],
+        guest_features=listed(int_list, "guest_features"),
+        legacy=listed(bool_list, "legacy_vm_type"))
+    if values["json_output"]:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for match in result.matches:
+            print(match.describe())
+    if not result.matches:
+        raise VerificationError(
+            f"none of the {result.searched} configurations searched gives "
+            f"{observed.hex()}; the firmware, kernel, initrd or command line must differ (or "
+            "the configuration is outside the search: see --max-vcpus and the list options)")
+
+
+def run_inspect(values: dict) -> None:
+    from ..analysis import inspect
+    from ..formats.igvm import is_igvm
+
+    path, json_output = values["firmware"], values["json_output"]
+    if is_igvm(path):
+        info = inspect.inspect_igvm(path)
+        print(json.dumps(info, indent=2) if json_output else inspect.describe_igvm(info))
+        return
+    from ..formats.firmware import load_firmware
+
+    info = inspect.inspect_firmware(load_firmware(path))
+    print(json.dumps(info, indent=2) if json_output else inspect.describe(info))

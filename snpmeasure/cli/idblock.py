@@ -1,0 +1,116 @@
+"""``snpmeasure id-block``, ``snp-create-id-block`` and ``key-digest``."""
+from __future__ import annotations
+
+import base64
+import json
+
+from ..errors import ConfigError
+from .values import launch_config, parse_int
+
+
+def _passphrase(env, file, what):
+    from ..formats.keys import read_passphrase
+    return read_passphrase(env, file, what)
+
+
+def run_id_block(values: dict) -> None:
+    from ..attestation.idblock import IdBlock, sign_id_block
+    from ..attestation.policy import build_policy
+    from ..formats.encoding import parse_digest
+    from ..formats.keys import load_private_key
+
+    force = values["force"]
+    outputs = [(values["id_block_out"], "id_block"), (values["id_auth_out"], "id_auth")]
+    outputs = [(path, what) for path, what in outputs if path is not None]
+    if outputs:
+        from ..files import check_outputs
+        check_outputs([path for path, _ in outputs], force)
+    legacy_spelling = values["idkey"] is not None or values["authorkey"] is not None
+    if values["id_key"] is not None and values["idkey"] is not None:
+        raise ConfigError("--id-key and --idkey are the same option; give one")
+    if values["author_key"] is not None and values["authorkey"] is not None:
+        raise ConfigError("--author-key and --authorkey are the same option; give one")
+    id_key = values["id_key"] if values["id_key"] is not None else values["idkey"]
+    author_key = values["author_key"] if values["author_key"] is not None \
+        else values["authorkey"]
+    fmt = values["output_format"] or ("peer" if legacy_spelling else "qemu")
+    if fmt not in ("qemu", "json", "peer"):
+        raise ConfigError(f"--output-format {fmt!r} is not qemu, json or peer")
+    if id_key is None:
+        raise ConfigError("--id-key is required")
+    measurement, mode = values["measurement"], values["mode"]
+    if (measurement is None) == (mode is None):
+        raise ConfigError("give either --measurement or --mode with the measure options")
+    if measurement is not None:
+        digest = parse_digest(measurement)
+    else:
+        if values["ovmf"] is None:
+            raise ConfigError("--mode needs --ovmf")
+        config = launch_config(values)
+        if config.mode.value not in ("snp", "snp:svsm"):
+            raise ConfigError(f"an ID block signs an SNP launch digest; mode {config.mode.value} "
+                              "does not give one")
+        from ..engine.measure import measure
+        digest = measure(config).digest
+    switches = {name: values[dest] for name, dest in (
+        ("smt", "smt"), ("migrate_ma", "migrate_ma"), ("debug", "allow_debug"),
+        ("single_socket", "single_socket"), ("cxl_allowed", "cxl_allowed"),
+        ("mem_aes_256_xts", "mem_aes_256_xts"), ("rapl_disable", "rapl_disable"),
+        ("ciphertext_hiding", "ciphertext_hiding"), ("page_swap_disable", "page_swap_disable"))}
+    block = IdBlock(
+        launch_digest=digest, family_id=values["family_id"], image_id=values["image_id"],
+        version=parse_int("--id-version", values["id_version"]),
+        guest_svn=parse_int("--guest-svn", values["guest_svn"]),
+        policy=build_policy(parse_int("--policy", values["policy"]),
+                            abi_major=parse_int("--abi-major", values["abi_major"]),
+                            abi_minor=parse_int("--abi-minor", values["abi_minor"]),
+                            **switches))
+    id_private = load_private_key(
+        id_key, _passphrase(values["id_key_passphrase_env"], values["id_key_passphrase_file"],
+                            "ID key"), "ID key")
+    author_private = None
+    if author_key is not None:
+        author_private = load_private_key(
+            author_key, _passphrase(values["author_key_passphrase_env"],
+                                    values["author_key_passphrase_file"], "author key"),
+            "author key")
+    elif values["author_key_passphrase_env"] or values["author_key_passphrase_file"]:
+        raise ConfigError("an author key passphrase was given without --author-key")
+    signed = sign_id_block(block, id_private, author_private)
+    if outputs:
+        from ..files import write_outputs
+        write_outputs([(path, getattr(signed, what)) for path, what in outputs], force)
+    if fmt == "json":
+        print(json.dumps(signed.to_json(), indent=2, sort_keys=True))
+    elif fmt == "peer":
+        lines = [signed.qemu_properties.replace(",author-key-enabled=on", ""),
+                 f"id_key_hash: {base64.b64encode(signed.id_key_digest).decode()}"]
+        if signed.author_key_digest is not None:
+            lines.append(f"author_key: {base64.b64encode(signed.author_key_digest).decode()}")
+        print("\n".join(lines))
+    else:
+        print(signed.qemu_properties)
+
+
+def run_snp_create_id_block(values: dict) -> None:
+    """sev-snp-measure's snp-create-id-block: id-block with its flags and text output."""
+    from .options import ID_BLOCK
+
+    if values["idkey"] is None or values["authorkey"] is None:
+        raise ConfigError("missing key files for id block (--idkey and --authorkey)")
+    if values["measurement"] is None:
+        raise ConfigError("--measurement is required")
+    run_id_block({**ID_BLOCK.defaults(), **values, "output_format": "peer"})
+
+
+def run_key_digest(values: dict) -> None:
+    from ..formats.keys import key_digest, load_public_key
+
+    output_format = values["output_format"]
+    if output_format not in ("hex", "base64"):
+        raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
+    key = values["key"]
+    public = load_public_key(key, _passphrase(values["passphrase_env"],
+                                              values["passphrase_file"], "key"), "key")
+    digest = key_digest(public)
+    print(digest.hex() if output_format == "hex" else base64.b64encode(digest).decode())

@@ -1,0 +1,301 @@
+"""Every option of every command, declared once (see ``cli.spec``).
+
+Options several commands share are module constants; a command that needs a variation (another
+help text, not required, a list instead of one value) derives it with ``Opt.but``. The order of
+a command's options is the order ``--help`` lists them.
+"""
+from __future__ import annotations
+
+from .spec import ARGUMENT, FLAG, MULTI, SWITCH, VERSION, Command, Opt
+
+# -- global ------------------------------------------------------------------------------------
+VERSION_OPT = Opt("version", "--version", kind=VERSION, help="Print the version and exit.")
+DEBUG = Opt("debug", "--debug", kind=FLAG,
+            help="Show a traceback when snpmeasure fails on a bug.")
+
+# -- the launch inputs of measure, id-block, manifest, explain and find -----------------------
+MODE = Opt("mode", "--mode", metavar="MODE", required=True,
+           help="Guest mode: sev, seves, snp, snp:ovmf-hash or snp:svsm.")
+VCPUS = Opt("vcpus", "--vcpus", metavar="N", help="Number of guest vCPUs.")
+VCPU_TYPE = Opt("vcpu_type", "--vcpu-type", metavar="CPUTYPE",
+                help="QEMU CPU model of the vCPUs (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa-v2, "
+                     "EPYC-Turin, ...; any case).")
+VCPU_SIG = Opt("vcpu_sig", "--vcpu-sig", metavar="VALUE",
+               help="vCPU signature (CPUID 1 EAX), e.g. 0xa00f11.")
+VCPU_FAMILY = Opt("vcpu_family", "--vcpu-family", metavar="FAMILY", help="vCPU family.")
+VCPU_MODEL = Opt("vcpu_model", "--vcpu-model", metavar="MODEL", help="vCPU model.")
+VCPU_STEPPING = Opt("vcpu_stepping", "--vcpu-stepping", metavar="STEPPING",
+                    help="vCPU stepping.")
+VMM_TYPE = Opt("vmm_type", "--vmm-type", metavar="VMMTYPE", default="QEMU",
+               help="Host VMM: QEMU, ec2 or gce (any case).")
+OVMF = Opt("ovmf", "--ovmf", metavar="PATH", required=True, help="OVMF firmware image.")
+KERNEL = Opt("kernel", "--kernel", metavar="PATH",
+             help="Kernel for measured direct boot (QEMU -kernel).")
+INITRD = Opt("initrd", "--initrd", metavar="PATH", help="Initrd (needs --kernel).")
+APPEND = Opt("append", "--append", metavar="CMDLINE", help="Kernel command line (needs --kernel).")
+GUEST_FEATURES = Opt("guest_features", "--guest-features", metavar="VALUE",
+                     help="SEV_FEATURES of the SNP VMSAs (default 0x1).")
+LEGACY = Opt("legacy_vm_type", "--legacy-vm-type", "--no-legacy-vm-type", kind=SWITCH,
+             help="QEMU's legacy-vm-type: KVM's legacy init leaves the VMSA FPU state (mxcsr, "
+                  "x87_fcw) zero. Default: off for seves and snp, on for snp:svsm.")
+OVMF_HASH = Opt("snp_ovmf_hash", "--snp-ovmf-hash", metavar="HASH",
+                help="Precalculated hash of the OVMF pages (hex, from --mode snp:ovmf-hash); the "
+                     "OVMF pages are not rehashed.")
+SVSM = Opt("svsm", "--svsm", metavar="PATH", help="COCONUT-SVSM binary (snp:svsm).")
+VARS_SIZE = Opt("vars_size", "--vars-size", metavar="SIZE",
+                help="Size of the OVMF_VARS file in bytes (snp:svsm).")
+VARS_FILE = Opt("vars_file", "--vars-file", metavar="PATH",
+                help="OVMF_VARS file, whose size is used (snp:svsm).")
+FORCE = Opt("force", "--force", kind=FLAG, help="Replace output files that already exist.")
+
+# The vCPU options and the files of a launch, in the order measure lists them.
+VCPU_OPTIONS = (VCPUS, VCPU_TYPE, VCPU_SIG, VCPU_FAMILY, VCPU_MODEL, VCPU_STEPPING, VMM_TYPE)
+KERNEL_OPTIONS = (KERNEL, INITRD, APPEND)
+SVSM_OPTIONS = (SVSM, VARS_SIZE, VARS_FILE)
+# Every launch option, as taken by measure, id-block and explain (and --compare).
+LAUNCH_OPTIONS = (MODE, OVMF) + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY,
+                                                                   OVMF_HASH) + SVSM_OPTIONS
+LAUNCH_DESTS = tuple(opt.dest for opt in LAUNCH_OPTIONS)
+
+# List forms, for manifest and find.
+VCPUS_LIST = VCPUS.but(metavar="LIST", help="vCPU counts: numbers and ranges, e.g. 1-64,128.")
+VCPU_TYPE_LIST = VCPU_TYPE.but(metavar="LIST",
+                               help="CPU types, e.g. EPYC-Milan,EPYC-Genoa, or 'all'.")
+VCPU_SIG_LIST = VCPU_SIG.but(metavar="LIST", help="vCPU signatures, e.g. 0xa00f11,0xa10f10.")
+VMM_LIST = VMM_TYPE.but(metavar="LIST", default=None,
+                        help="VMM types, e.g. QEMU,ec2,gce, or 'all'.")
+FEATURES_LIST = GUEST_FEATURES.but(metavar="LIST", help="Guest feature values, e.g. 0x1,0x21.")
+LEGACY_LIST = Opt("legacy_vm_type", "--legacy-vm-type", metavar="LIST",
+                  help="on, off, or on,off (both KVM init paths).")
+
+# -- IGVM --------------------------------------------------------------------------------------
+IGVM_PLATFORM = Opt("platform", "--platform", metavar="snp|sev-es|sev", default="snp",
+                    help="Which platform of the IGVM file to measure.")
+IGVM_LOADER = Opt("loader", "--loader", metavar="igvmmeasure|microsoft", default="igvmmeasure",
+                  help="Loader rules: coconut-svsm igvmmeasure (QEMU/KVM + SVSM) or the "
+                       "microsoft/igvm library (Hyper-V, OpenVMM).")
+NATIVE_ZERO = Opt("native_zero", "--native-zero", kind=FLAG,
+                  help="Measure empty IGVM pages as ZERO pages, not NORMAL zero pages.")
+CHECK_KVM = Opt("check_kvm", "--check-kvm", kind=FLAG,
+                help="Refuse IGVM files QEMU/KVM cannot launch as measured: one VMSA, at "
+                     "0xFFFFFFFFF000, measured last.")
+IGVM_OPTIONS = (IGVM_PLATFORM, IGVM_LOADER, NATIVE_ZERO, CHECK_KVM)
+
+# -- keys and passphrases ----------------------------------------------------------------------
+OUTPUT_FORMAT = Opt("output_format", "--output-format", metavar="hex|base64", default="hex",
+                    help="Measurement output format.")
+VERBOSE = Opt("verbose", "-v", "--verbose", kind=FLAG,
+              help="Print 'Calculated <MODE> guest measurement: <value>'.")
+JSON = Opt("json_output", "--json", kind=FLAG, help="Print JSON.")
+PRODUCT = Opt("product", "--product", metavar="Milan|Genoa|Turin",
+              help="Processor family for decoding TCB versions (default: from the report's CPUID "
+                   "fields or the VCEK).")
+REPORT_FILE = Opt("file", kind=ARGUMENT, metavar="FILE", required=True,
+                  help="Report: binary, hex or base64.")
+
+
+def _passphrase_options(key: str, what: str) -> tuple:
+    prefix = f"{key}_" if key else ""
+    spelled = f"--{key.replace('_', '-')}-" if key else "--"
+    return (Opt(f"{prefix}passphrase_env", f"{spelled}passphrase-env", metavar="VAR",
+                help=f"Environment variable holding {what} passphrase."),
+            Opt(f"{prefix}passphrase_file", f"{spelled}passphrase-file", metavar="PATH",
+                help=f"File whose first line is {what} passphrase."))
+
+
+def _policy_switch(dest: str, name: str, help: str) -> Opt:
+    return Opt(dest, f"--{name}", f"--no-{name}", kind=SWITCH, help=help)
+
+
+# -- commands ----------------------------------------------------------------------------------
+MEASURE = Command(
+    "measure", "Compute the expected launch measurement (the flags of sev-snp-measure 0.0.13).",
+    (MODE,) + VCPU_OPTIONS + (OVMF,) + KERNEL_OPTIONS + (
+        GUEST_FEATURES, LEGACY, OUTPUT_FORMAT, OVMF_HASH,
+        Opt("dump_vmsa", "--dump-vmsa", kind=FLAG,
+            help="Write the measured VMSAs to vmsa<N>.bin in the current directory (or in "
+                 "--vmsa-dir)."),
+        Opt("vmsa_dir", "--vmsa-dir", metavar="DIR",
+            help="Write the measured VMSAs to DIR/vmsa<N>.bin (implies --dump-vmsa)."),
+    ) + SVSM_OPTIONS + (VERBOSE, FORCE, VERSION_OPT),
+    "measure:run_measure")
+
+ID_BLOCK = Command(
+    "id-block", "Sign an ID block and ID_AUTH for SNP_LAUNCH_FINISH (QEMU id-block=, id-auth=).",
+    (Opt("measurement", "--measurement", metavar="VALUE",
+         help="Launch digest to sign: 96 hex digits or base64 (sev-snp-measure's form)."),
+     Opt("id_key", "--id-key", metavar="PATH", help="ID private key: EC P-384, PEM or DER."),
+     Opt("idkey", "--idkey", metavar="PATH",
+         help="Same as --id-key (sev-snp-measure spelling; selects its text output)."),
+     Opt("author_key", "--author-key", metavar="PATH",
+         help="Author private key: EC P-384, PEM or DER."),
+     Opt("authorkey", "--authorkey", metavar="PATH",
+         help="Same as --author-key (sev-snp-measure spelling)."))
+    + _passphrase_options("id_key", "the ID key's")
+    + _passphrase_options("author_key", "the author key's")
+    + (Opt("family_id", "--family-id", metavar="ID",
+           help="Family ID: 32 hex digits or a UUID (default zero)."),
+       Opt("image_id", "--image-id", metavar="ID",
+           help="Image ID: 32 hex digits or a UUID (default zero)."),
+       Opt("id_version", "--id-version", metavar="N", default="1",
+           help="ID block version field (1)."),
+       Opt("guest_svn", "--guest-svn", metavar="N", default="0", help="Guest SVN (0)."),
+       Opt("policy", "--policy", metavar="VALUE", default="0x30000",
+           help="Guest policy as a number (QEMU's default 0x30000); the switches below change "
+                "single bits of it."),
+       Opt("abi_major", "--abi-major", metavar="N", help="Policy: minimum ABI major version."),
+       Opt("abi_minor", "--abi-minor", metavar="N", help="Policy: minimum ABI minor version."),
+       _policy_switch("smt", "smt", "Policy bit 16: SMT allowed."),
+       _policy_switch("migrate_ma", "migrate-ma", "Policy bit 18: migration agent allowed."),
+       _policy_switch("allow_debug", "allow-debug", "Policy bit 19: debugging allowed."),
+       _policy_switch("single_socket", "single-socket", "Policy bit 20: single socket only."),
+       _policy_switch("cxl_allowed", "cxl-allowed", "Policy bit 21: CXL allowed."),
+       _policy_switch("mem_aes_256_xts", "mem-aes-256-xts",
+                      "Policy bit 22: require AES-256-XTS."),
+       _policy_switch("rapl_disable", "rapl-disable", "Policy bit 23: require RAPL disabled."),
+       _policy_switch("ciphertext_hiding", "ciphertext-hiding",
+                      "Policy bit 24: require ciphertext hiding."),
+       _policy_switch("page_swap_disable", "page-swap-disable",
+                      "Policy bit 25: disable page swap."),
+       Opt("output_format", "--output-format", metavar="qemu|json|peer",
+           help="qemu: the sev-snp-guest properties (default); json: blocks, key digests and "
+                "decoded fields; peer: sev-snp-measure's snp-create-id-block text (the default "
+                "with --idkey/--authorkey)."),
+       Opt("id_block_out", "--id-block-out", metavar="PATH",
+           help="Also write the 96-byte ID block here."),
+       Opt("id_auth_out", "--id-auth-out", metavar="PATH",
+           help="Also write the 4096-byte ID_AUTH here."),
+       FORCE,
+       MODE.but(required=False, help="Compute the launch digest in this call: guest mode (snp "
+                                     "or snp:svsm) with the measure options."),
+       OVMF.but(required=False, help="OVMF firmware image (with --mode)."))
+    + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY, OVMF_HASH) + SVSM_OPTIONS,
+    "idblock:run_id_block")
+
+SNP_CREATE_ID_BLOCK = Command(
+    "snp-create-id-block",
+    "sev-snp-measure's snp-create-id-block: the same flags and the same text output.",
+    (Opt("measurement", "--measurement", metavar="VALUE",
+         help="Guest launch measurement in Base64."),
+     Opt("idkey", "--idkey", metavar="PATH", help="ID private key file."),
+     Opt("authorkey", "--authorkey", metavar="PATH", help="Author private key file.")),
+    "idblock:run_snp_create_id_block", hidden=True)
+
+KEY_DIGEST = Command(
+    "key-digest",
+    "Print the SHA-384 key digest an attestation report carries for KEY (ID or author key).",
+    (Opt("key", kind=ARGUMENT, metavar="KEY", required=True,
+         help="Key file: EC P-384 private or public key or certificate, PEM or DER."),
+     OUTPUT_FORMAT.but(help="Digest output format."))
+    + _passphrase_options("", "an encrypted private key's"),
+    "idblock:run_key_digest")
+
+MANIFEST = Command(
+    "manifest", "Reference values for many configurations of one image, as one JSON manifest.",
+    (MODE, OVMF, VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VCPU_FAMILY, VCPU_MODEL,
+     VCPU_STEPPING, VMM_LIST) + KERNEL_OPTIONS + (FEATURES_LIST, LEGACY_LIST, OVMF_HASH)
+    + SVSM_OPTIONS
+    + (Opt("output", "-o", "--output", metavar="FILE",
+           help="Write the manifest to FILE (atomically) instead of stdout."),
+       FORCE),
+    "analysis:run_manifest")
+
+COMPARE = Opt("compare", "--compare", metavar="FLAGS",
+              help="A second configuration: these flags applied on top of the others, e.g. "
+                   "--compare '--vcpu-type EPYC-Milan --guest-features 0x21'. Shows the first "
+                   "update where the two diverge and why.")
+
+EXPLAIN = Command(
+    "explain", "Every page update of a launch, in order, with its running digest.",
+    (MODE.but(required=False, help="Guest mode (not with --igvm)."),
+     OVMF.but(required=False, help="OVMF firmware image (not with --igvm)."),
+     Opt("igvm", "--igvm", metavar="FILE", help="Explain an IGVM file instead of an OVMF launch."))
+    + IGVM_OPTIONS + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY, OVMF_HASH)
+    + SVSM_OPTIONS
+    + (JSON.but(help="One JSON object per page update."),
+       Opt("wide", "--wide", kind=FLAG, help="Full digests in the table."),
+       COMPARE),
+    "analysis:run_explain")
+
+FIND = Command(
+    "find", "Find the configuration(s) of an image that produce an observed measurement.",
+    (OVMF,
+     Opt("measurement", "--measurement", metavar="VALUE",
+         help="Observed measurement, hex or base64."),
+     Opt("report", "--report", metavar="FILE",
+         help="Attestation report (binary, hex or base64) whose MEASUREMENT to explain."),
+     MODE.but(required=False, help="Guest mode to search (default: snp for a 48-byte "
+                                   "measurement, seves and sev for 32 bytes)."))
+    + KERNEL_OPTIONS + (OVMF_HASH,) + SVSM_OPTIONS
+    + (Opt("max_vcpus", "--max-vcpus", metavar="N", default="256",
+           help="Search vCPU counts 1..N."),
+       VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VMM_LIST, FEATURES_LIST, LEGACY_LIST,
+       JSON.but(help="Print the result as JSON.")),
+    "analysis:run_find")
+
+INSPECT = Command(
+    "inspect", "What a firmware or IGVM file declares: layout, tables, metadata or directives.",
+    (Opt("firmware", kind=ARGUMENT, metavar="FIRMWARE", required=True,
+         help="OVMF or SVSM image."),
+     JSON),
+    "analysis:run_inspect")
+
+IGVM = Command(
+    "igvm", "The launch digest of an IGVM file (SNP by default), checked against its ID block.",
+    (Opt("file", kind=ARGUMENT, metavar="FILE", required=True, help="IGVM file."),)
+    + IGVM_OPTIONS
+    + (Opt("ignore_id_block", "--ignore-id-block", kind=FLAG,
+           help="Print the digest even when the file's ID block differs from it or does not "
+                "verify (a warning)."),
+       OUTPUT_FORMAT.but(metavar="hex|base64|json"),
+       VERBOSE.but(help="Print 'Calculated <PLATFORM> IGVM measurement: ...'.")),
+    "igvm:run_igvm")
+
+REPORT_SHOW = Command(
+    "show", "Print every field of an attestation report, decoded.",
+    (REPORT_FILE, JSON, PRODUCT), "report:run_show")
+
+REPORT_VERIFY = Command(
+    "verify", "Check a report: signature and AMD chain, and the expected measurement and "
+              "fields.\n\nExit codes: 0 verified, 6 does not match, 8 signature or chain "
+              "invalid, 4 malformed input.",
+    (REPORT_FILE,
+     Opt("vcek", "--vcek", metavar="CERT", help="VCEK or VLEK certificate (PEM or DER)."),
+     Opt("ca", "--ca", metavar="BUNDLE", help="AMD CA bundle: ASK (or ASVK) and ARK, PEM."),
+     Opt("measurement", "--measurement", kind=MULTI, metavar="VALUE",
+         help="An expected measurement (hex or base64); repeat for several."),
+     Opt("manifest", "--manifest", metavar="FILE",
+         help="A manifest from 'snpmeasure manifest': the measurement must be one of its "
+              "entries."),
+     Opt("host_data", "--host-data", metavar="VALUE",
+         help="Expected HOST_DATA (32 bytes, hex/base64)."),
+     Opt("report_data", "--report-data", metavar="VALUE", help="Expected REPORT_DATA (64 bytes)."),
+     Opt("id_key", "--id-key", metavar="KEY", help="Expected ID key (key or certificate file)."),
+     Opt("author_key", "--author-key", metavar="KEY", help="Expected author key (key file)."),
+     Opt("id_key_digest", "--id-key-digest", metavar="VALUE",
+         help="Expected ID_KEY_DIGEST (48 bytes)."),
+     Opt("author_key_digest", "--author-key-digest", metavar="VALUE",
+         help="Expected AUTHOR_KEY_DIGEST."),
+     Opt("family_id", "--family-id", metavar="ID", help="Expected family ID (hex or UUID)."),
+     Opt("image_id", "--image-id", metavar="ID", help="Expected image ID (hex or UUID)."),
+     Opt("min_guest_svn", "--min-guest-svn", metavar="N", help="Minimum guest SVN."),
+     Opt("min_tcb", "--min-tcb", metavar="LIST",
+         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115."),
+     Opt("policy", "--policy", metavar="VALUE", help="Exact expected guest policy."),
+     Opt("deny_debug", "--deny-debug", kind=FLAG, help="Fail if the policy allows debugging."),
+     Opt("deny_migrate_ma", "--deny-migrate-ma", kind=FLAG,
+         help="Fail if the policy allows a migration agent."),
+     Opt("smt", "--smt", metavar="on|off", help="Required value of the policy's SMT bit."),
+     Opt("require_single_socket", "--require-single-socket", kind=FLAG,
+         help="Fail unless the policy is single-socket."),
+     Opt("min_abi", "--min-abi", metavar="MAJOR.MINOR",
+         help="Minimum ABI version the policy requires."),
+     Opt("vmpl", "--vmpl", metavar="N", help="Expected VMPL of the report's requester."),
+     PRODUCT,
+     JSON.but(help="Print the checks as JSON.")),
+    "report:run_verify")
+
+COMMANDS = (MEASURE, ID_BLOCK, SNP_CREATE_ID_BLOCK, KEY_DIGEST, MANIFEST, EXPLAIN, FIND, INSPECT,
+            IGVM)
+GROUPS = {"report": ("Decode and verify SEV-SNP attestation reports, offline.",
+                     (REPORT_SHOW, REPORT_VERIFY))}

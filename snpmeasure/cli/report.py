@@ -1,0 +1,120 @@
+"""``snpmeasure report show|verify``: attestation reports, offline."""
+from __future__ import annotations
+
+import json
+
+from ..errors import ConfigError, SignatureError, VerificationError
+from .values import parse_int
+
+EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
+              "signature-invalid": SignatureError.exit_code}
+
+
+def _product(name: str | None) -> str | None:
+    if name is None:
+        return None
+    for known in ("Milan", "Genoa", "Turin"):
+        if known.lower() == name.strip().lower():
+            return known
+    raise ConfigError(f"--product {name!r} is not Milan, Genoa or Turin")
+
+
+def parse_min_tcb(text: str) -> dict:
+    """``boot_loader=3,tee=0,snp=8,microcode=115`` (short names bl, ucode accepted)."""
+    aliases = {"bl": "boot_loader", "ucode": "microcode"}
+    out = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise ConfigError(f"--min-tcb item {item!r} is not NAME=VALUE")
+        name, value = (part.strip() for part in item.split("=", 1))
+        name = aliases.get(name, name)
+        if name not in ("boot_loader", "tee", "snp", "microcode", "fmc"):
+            raise ConfigError(f"--min-tcb component {name!r} is not boot_loader, tee, snp, "
+                              "microcode or fmc")
+        try:
+            out[name] = int(value, 0)
+        except ValueError:
+            raise ConfigError(f"--min-tcb {name} value {value!r} is not an integer") from None
+    return out
+
+
+def describe(report, product: str | None = None) -> str:
+    """The readable form of ``report.to_json()``: one field per line."""
+    data = report.to_json(product)
+    lines = []
+    for name, value in data.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}={v}" for k, v in value.items())
+            lines.append(f"{name:<22} {inner}")
+        else:
+            lines.append(f"{name:<22} {value}")
+    return "\n".join(lines)
+
+
+
+def run_show(values: dict) -> None:
+    from ..formats.report import load_report
+
+    report = load_report(values["file"])
+    product = _product(values["product"])
+    if values["json_output"]:
+        print(json.dumps(report.to_json(product), indent=2))
+    else:
+        print(describe(report, product))
+
+
+def run_verify(values: dict) -> int:
+    from ..attestation.verify import Expectations, verify_report
+    from ..formats.encoding import parse_bytes_value, parse_id16, parse_measurement
+    from ..formats.keys import key_digest, load_public_key
+    from ..formats.report import load_report
+
+    v = values
+    report = load_report(v["file"])
+    if v["id_key"] is not None and v["id_key_digest"] is not None:
+        raise ConfigError("give --id-key or --id-key-digest, not both")
+    if v["author_key"] is not None and v["author_key_digest"] is not None:
+        raise ConfigError("give --author-key or --author-key-digest, not both")
+    id_digest = key_digest(load_public_key(v["id_key"], flag="ID key")) if v["id_key"] else (
+        parse_bytes_value(v["id_key_digest"], 48, "--id-key-digest") if v["id_key_digest"]
+        else None)
+    author_digest = key_digest(load_public_key(v["author_key"], flag="author key")) \
+        if v["author_key"] else (
+            parse_bytes_value(v["author_key_digest"], 48, "--author-key-digest")
+            if v["author_key_digest"] else None)
+    abi = None
+    if v["min_abi"] is not None:
+        try:
+            major, minor = (int(part) for part in v["min_abi"].split("."))
+        except ValueError:
+            raise ConfigError(f"--min-abi {v['min_abi']!r} is not MAJOR.MINOR") from None
+        abi = (major, minor)
+    smt = None
+    if v["smt"] is not None:
+        if v["smt"].lower() not in ("on", "off"):
+            raise ConfigError(f"--smt {v['smt']!r} is not on or off")
+        smt = v["smt"].lower() == "on"
+    expectations = Expectations(
+        measurements=tuple(parse_measurement(m) for m in v["measurement"] or ()),
+        manifest=v["manifest"] or None,
+        host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
+        else None,
+        report_data=parse_bytes_value(v["report_data"], 64, "--report-data")
+        if v["report_data"] else None,
+        id_key_digest=id_digest, author_key_digest=author_digest,
+        family_id=parse_id16(v["family_id"], "--family-id") if v["family_id"] else None,
+        image_id=parse_id16(v["image_id"], "--image-id") if v["image_id"] else None,
+        min_guest_svn=parse_int("--min-guest-svn", v["min_guest_svn"]),
+        min_tcb=parse_min_tcb(v["min_tcb"]) if v["min_tcb"] else None,
+        policy=parse_int("--policy", v["policy"]), deny_debug=v["deny_debug"],
+        deny_migrate_ma=v["deny_migrate_ma"], smt=smt,
+        require_single_socket=v["require_single_socket"], min_abi=abi,
+        vmpl=parse_int("--vmpl", v["vmpl"]))
+    result = verify_report(report, v["vcek"], v["ca"], expectations, _product(v["product"]))
+    if v["json_output"]:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for check in result.checks:
+            print(f"{check.status.upper():<5} {check.name:<20} {check.detail}")
+        print(f"result: {result.status}")
+    return EXIT_CODES[result.status]

@@ -1,0 +1,172 @@
+"""Option values (strings, as given on the command line) turned into typed values: integers,
+lists and ranges (``1-64``, ``0x1,0x21``), and the launch configuration of a command.
+
+The one place where option text is converted, whichever parser (typer or ``spec.parse_plain``)
+read the command line.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+from ..errors import ConfigError, input_error
+from ..launch.config import MeasurementConfig, Mode
+from ..launch.cpu import CPU_TYPES, canonical_cpu_type, cpu_signature
+from ..launch.profiles import VMM_TYPES, profile_named
+from ..limits import MAX_LIST_VALUES
+
+
+def parse_int(flag: str, text: str | None) -> int | None:
+    """An integer flag value written in ASCII in any base Python accepts (0x21, 33, 0b100001);
+    a decimal with leading zeros is decimal, as sev-snp-measure reads it. None stays None."""
+    if text is None:
+        return None
+    if not text.isascii() or "_" in text:
+        raise ConfigError(f"{flag} {text!r} is not an integer")
+    try:
+        return int(text, 0)
+    except ValueError:
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise ConfigError(f"{flag} {text!r} is not an integer") from None
+
+
+def _items(flag: str, text: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise ConfigError(f"{flag} {text!r} has an empty item")
+    return items
+
+
+def int_list(flag: str, text: str) -> list[int]:
+    """``1-4,8,0x10``: integers and inclusive ranges, in the order given, without repeats."""
+    out: list[int] = []
+    seen: set[int] = set()
+    for item in _items(flag, text):
+        if "-" in item.lstrip("-"):
+            low_text, high_text = item.split("-", 1)
+            low, high = parse_int(flag, low_text), parse_int(flag, high_text)
+            if high < low:
+                raise ConfigError(f"{flag}: range {item!r} is empty")
+            if high - low >= MAX_LIST_VALUES:
+                raise ConfigError(f"{flag}: range {item!r} has more than {MAX_LIST_VALUES} values")
+            values = range(low, high + 1)
+        else:
+            values = [parse_int(flag, item)]
+        for value in values:
+            if value not in seen:
+                seen.add(value)
+                out.append(value)
+        if len(out) > MAX_LIST_VALUES:
+            raise ConfigError(f"{flag} lists more than {MAX_LIST_VALUES} values")
+    return out
+
+
+def _name_list(flag: str, text: str, every: tuple, canonical) -> list[str]:
+    if text.strip().lower() == "all":
+        return list(every)
+    out = []
+    for item in _items(flag, text):
+        name = canonical(item)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def cpu_type_list(flag: str, text: str) -> list[str]:
+    """QEMU CPU model names (any case), or ``all``."""
+    return _name_list(flag, text, CPU_TYPES, canonical_cpu_type)
+
+
+def vmm_type_list(flag: str, text: str) -> list[str]:
+    """VMM types (any case), or ``all``."""
+    return _name_list(flag, text, VMM_TYPES, lambda name: profile_named(name).name)
+
+
+_BOOLS = {"on": True, "true": True, "yes": True, "1": True,
+          "off": False, "false": False, "no": False, "0": False}
+
+
+def bool_list(flag: str, text: str) -> list[bool]:
+    if text.strip().lower() in ("both", "all"):
+        return [False, True]
+    out = []
+    for item in _items(flag, text):
+        if item.lower() not in _BOOLS:
+            raise ConfigError(f"{flag}: {item!r} is not on or off")
+        if _BOOLS[item.lower()] not in out:
+            out.append(_BOOLS[item.lower()])
+    return out
+
+
+def cpu_choices(values: dict) -> list[tuple[str | None, int | None]]:
+    """``[(type, None) ...] + [(None, signature) ...]`` from the list forms of the vCPU options
+    (``--vcpu-type``, ``--vcpu-sig``, ``--vcpu-family/--vcpu-model/--vcpu-stepping``)."""
+    cpus: list = []
+    if values.get("vcpu_type") is not None:
+        cpus += [(name, None) for name in cpu_type_list("--vcpu-type", values["vcpu_type"])]
+    if values.get("vcpu_sig") is not None:
+        for sig in int_list("--vcpu-sig", values["vcpu_sig"]):
+            if not 0 <= sig < 1 << 32:
+                raise ConfigError(f"--vcpu-sig {sig:#x} does not fit in 32 bits")
+            cpus.append((None, sig))
+    names = ("vcpu_family", "vcpu_model", "vcpu_stepping")
+    fms = [values.get(name) for name in names]
+    if any(v is not None for v in fms):
+        if any(v is None for v in fms):
+            raise ConfigError("--vcpu-family, --vcpu-model and --vcpu-stepping go together")
+        cpus.append((None, cpu_signature(*(parse_int("--" + name.replace("_", "-"), v)
+                                           for name, v in zip(names, fms)))))
+    return cpus
+
+
+def _vars_size(values: dict) -> int | None:
+    size, file = values.get("vars_size"), values.get("vars_file")
+    if size is not None and file is not None:
+        raise ConfigError("--vars-size and --vars-file exclude each other")
+    if file is None:
+        return parse_int("--vars-size", size)
+    try:
+        return os.stat(file).st_size
+    except OSError as exc:
+        raise input_error(file, exc) from None
+
+
+_INT_FIELDS = ("vcpus", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping")
+_TEXT_FIELDS = ("ovmf", "vcpu_type", "kernel", "initrd", "append", "snp_ovmf_hash", "svsm")
+
+
+def launch_config(values: dict, **fixed) -> MeasurementConfig:
+    """The :class:`MeasurementConfig` of a command's launch options. ``values`` holds option
+    text as given (missing options are None); ``fixed`` gives fields already decided by the
+    command (typed values, not parsed), such as the list forms of manifest and find."""
+    fields: dict = {}
+    mode = Mode.parse(fixed.get("mode", values.get("mode")))
+    for name in _INT_FIELDS:
+        if name not in fixed:
+            fields[name] = parse_int("--" + name.replace("_", "-"), values.get(name))
+    for name in _TEXT_FIELDS:
+        if name not in fixed:
+            fields[name] = values.get(name)
+    if "vmm_type" not in fixed:
+        vmm_type = values.get("vmm_type")
+        fields["vmm_type"] = "QEMU" if vmm_type is None else vmm_type
+    if "legacy_vm_type" not in fixed:
+        fields["legacy_vm_type"] = values.get("legacy_vm_type")
+    if "vars_size" not in fixed:
+        fields["vars_size"] = _vars_size(values)
+    if "guest_features" not in fixed:
+        features = parse_int("--guest-features", values.get("guest_features"))
+        if features is not None and mode.value in ("sev", "seves"):
+            warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES "
+                          "VMSA's SEV_FEATURES are 0)")
+        fields["guest_features"] = 0x1 if features is None else features
+    fields.update(fixed)
+    fields["mode"] = mode
+    config = MeasurementConfig(**fields)
+    if config.mode.is_snp and config.mode.value != "snp:ovmf-hash" \
+            and not config.guest_features & 0x1:
+        warnings.warn(f"--guest-features {config.guest_features:#x} lacks SNPActive (bit 0), "
+                      "which KVM always sets for SNP guests; no real launch has this measurement")
+    return config

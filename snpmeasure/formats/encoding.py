@@ -1,0 +1,57 @@
+"""Fixed-size byte values given as text (hex or base64), and 16-byte IDs (hex or UUID)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import string
+import uuid
+
+from ..errors import ConfigError
+
+_HEX = frozenset(string.hexdigits)
+
+
+def parse_bytes_value(text: str, size: int | tuple, flag: str) -> bytes:
+    """A value of ``size`` bytes (or one of several sizes) given as hex or base64. Text made only
+    of hex digits is read as hex, never as base64, so a value cannot be misread."""
+    sizes = size if isinstance(size, tuple) else (size,)
+    value = text.strip()
+    try:
+        raw = bytes.fromhex(value) if value and set(value) <= _HEX \
+            else base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        raw = None
+    if raw is None or len(raw) not in sizes:
+        raise ConfigError(f"{flag} is not {' or '.join(map(str, sizes))} bytes of hex or base64")
+    return raw
+
+
+def parse_measurement(text: str, flag: str = "--measurement") -> bytes:
+    """An observed measurement: 48 bytes (SNP) or 32 bytes (SEV, SEV-ES), hex or base64."""
+    return parse_bytes_value(text, (48, 32), flag)
+
+
+def parse_digest(value: str | bytes, flag: str = "--measurement") -> bytes:
+    """A 48-byte launch digest from raw bytes, 96 hex digits or base64."""
+    if isinstance(value, bytes):
+        if len(value) != 48:
+            raise ConfigError(f"{flag} is {len(value)} bytes; a launch digest (SHA-384) is 48")
+        return value
+    return parse_bytes_value(value, 48, flag)
+
+
+def parse_id16(value: str | bytes | None, flag: str) -> bytes:
+    """A 16-byte family or image ID from 32 hex digits or a UUID (RFC 4122 byte order)."""
+    if value is None:
+        return bytes(16)
+    if isinstance(value, bytes):
+        raw = value
+    else:
+        text = value.strip()
+        try:
+            raw = uuid.UUID(text).bytes if "-" in text else bytes.fromhex(text)
+        except ValueError:
+            raise ConfigError(f"{flag} {value!r} is neither 32 hex digits nor a UUID") from None
+    if len(raw) != 16:
+        raise ConfigError(f"{flag} is {len(raw)} bytes; an ID is 16")
+    return raw

@@ -1,0 +1,158 @@
+"""ECDSA P-384 keys in the SEV formats: loading, the 0x404-byte public key, digests, signatures.
+
+Private keys come from PEM or DER files; an encrypted key needs a passphrase, which callers read
+from an environment variable or a file (never from the command line). Messages name the file,
+never key material.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ..abi.codec import codec
+from ..abi.id_block import COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE
+from ..errors import (ConfigError, InputError, SnpMeasureError, UnsupportedError,
+                     VerificationError)
+from ..files import read_file
+
+
+def _crypto():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return serialization, ec
+
+
+def read_passphrase(env: str | None = None, file: str | os.PathLike | None = None,
+                    what: str = "key") -> bytes | None:
+    """A passphrase from the environment variable ``env`` or the first line of ``file``."""
+    if env is not None and file is not None:
+        raise ConfigError(f"give the {what} passphrase by environment variable or by file, not both")
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(f"environment variable {env} (the {what} passphrase) is not set")
+        return value.encode()
+    if file is not None:
+        data = read_file(file)
+        return data.splitlines()[0] if data else b""
+    return None
+
+
+def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
+                     flag: str = "key"):
+    """An EC P-384 private key from a PEM or DER file."""
+    serialization, ec = _crypto()
+    data = read_file(path)
+    loader = serialization.load_pem_private_key if b"-----BEGIN" in data \
+        else serialization.load_der_private_key
+    try:
+        key = loader(data, password=passphrase)
+    except TypeError:  # cryptography: a passphrase is missing, or given for a plain key
+        if passphrase is None:
+            raise ConfigError(f"{path}: the {flag} is encrypted; give its passphrase with the "
+                              "-passphrase-env or -passphrase-file option") from None
+        raise ConfigError(f"{path}: the {flag} is not encrypted; do not give a passphrase") \
+            from None
+    except ValueError:
+        if passphrase is not None:
+            raise ConfigError(f"{path}: cannot load the {flag} (wrong passphrase or not a "
+                              "private key)") from None
+        raise InputError(path, f"not a PEM or DER private key ({flag})") from None
+    except Exception:  # cryptography's UnsupportedAlgorithm and friends
+        raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
+    _check_p384(key, path, flag)
+    return key
+
+
+def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, flag: str = "key"):
+    """The public half of a key file holding a public key, a private key or a certificate."""
+    serialization, ec = _crypto()
+    data = read_file(path)
+    pem = b"-----BEGIN" in data
+    if pem and b"PRIVATE KEY" in data:
+        return load_private_key(path, passphrase, flag).public_key()
+    try:
+        if pem and b"CERTIFICATE" in data:
+            from .certificates import load_certificate
+            key = load_certificate(path).public_key()
+        elif pem:
+            key = serialization.load_pem_public_key(data)
+        else:
+            try:
+                key = serialization.load_der_public_key(data)
+            except ValueError:
+                return load_private_key(path, passphrase, flag).public_key()
+    except SnpMeasureError:
+        raise
+    except ValueError:
+        raise InputError(path, f"not a PEM or DER key ({flag})") from None
+    except Exception:  # cryptography's UnsupportedAlgorithm for unknown key types, and kin
+        raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
+    _check_p384(key, path, flag)
+    return key
+
+
+def _check_p384(key, path, flag: str) -> None:
+    _, ec = _crypto()
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        raise UnsupportedError(f"{path}: the {flag} is {type(key).__name__.lstrip('_')}, not an "
+                               "ECDSA P-384 key")
+    if not isinstance(key.curve, ec.SECP384R1):
+        raise UnsupportedError(f"{path}: the {flag} is on curve {key.curve.name}, not P-384 "
+                               "(secp384r1)")
+
+
+def _le(value: int) -> bytes:
+    return value.to_bytes(COMPONENT_SIZE, "little")
+
+
+def sev_public_key(public_key) -> bytes:
+    """The 0x404-byte SEV ECDSA public key structure of a P-384 key."""
+    numbers = public_key.public_numbers()
+    return codec("id_block.EcdsaPublicKey").build({"curve": CURVE_P384, "qx": _le(numbers.x),
+                                                   "qy": _le(numbers.y)})
+
+
+def public_key_from_sev(raw: bytes):
+    """The P-384 public key held in an SEV public key structure (VerificationError if invalid)."""
+    _, ec = _crypto()
+    if len(raw) != PUBLIC_KEY_SIZE:
+        raise VerificationError(f"an SEV public key is {PUBLIC_KEY_SIZE} bytes, not {len(raw)}")
+    parsed = codec("id_block.EcdsaPublicKey").parse(raw)
+    if parsed.curve != CURVE_P384:
+        raise VerificationError(f"public key curve {parsed.curve} is not P-384 (2)")
+    try:
+        return ec.EllipticCurvePublicNumbers(int.from_bytes(parsed.qx, "little"),
+                                             int.from_bytes(parsed.qy, "little"),
+                                             ec.SECP384R1()).public_key()
+    except ValueError:
+        raise VerificationError("public key is not a point on P-384") from None
+
+
+def key_digest(public_key) -> bytes:
+    """SHA-384 of the SEV public key structure: what the attestation report carries."""
+    return hashlib.sha384(sev_public_key(public_key)).digest()
+
+
+def sign(private_key, data: bytes) -> bytes:
+    """An ECDSA P-384 / SHA-384 signature in the 0x200-byte SEV format."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    _, ec = _crypto()
+    r, s = decode_dss_signature(private_key.sign(data, ec.ECDSA(hashes.SHA384())))
+    return codec("id_block.EcdsaSignature").build({"r": _le(r), "s": _le(s)})
+
+
+def verify(public_key, signature: bytes, data: bytes, what: str) -> None:
+    """Check an SEV-format signature; VerificationError names ``what`` when it does not verify."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    _, ec = _crypto()
+    parsed = codec("id_block.EcdsaSignature").parse(signature)
+    r = int.from_bytes(parsed.r, "little")
+    s = int.from_bytes(parsed.s, "little")
+    try:
+        public_key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA384()))
+    except (InvalidSignature, ValueError):
+        raise VerificationError(f"{what} does not verify") from None

@@ -1,0 +1,136 @@
+"""Attestation reports: decode (binary, hex or base64), parse and validate.
+
+    >>> from snpmeasure.formats.report import load_report
+    >>> report = load_report("report.bin")                                   # doctest: +SKIP
+    >>> report.measurement.hex()                                             # doctest: +SKIP
+
+Every reserved must-be-zero range of the report's version is checked (``abi.report``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+
+from ..abi import report as L
+from ..abi.codec import codec
+from ..abi.policy import decode_policy
+from ..errors import FormatError
+from ..files import read_file
+from ..limits import MAX_SMALL_FILE
+
+@dataclass(frozen=True)
+class AttestationReport:
+    raw: bytes
+    fields: dict
+    path: str
+
+    @property
+    def version(self) -> int:
+        return self.fields["version"]
+
+    @property
+    def measurement(self) -> bytes:
+        return self.fields["measurement"]
+
+    @property
+    def signing_key(self) -> str:
+        return L.SIGNING_KEYS[(self.fields["key_info"] >> 2) & 0x7]
+
+    @property
+    def product(self) -> str:
+        """Milan, Genoa or Turin from the CPUID fields (version 3+), else 'unknown'."""
+        if self.version < 3:
+            return "unknown"
+        family, model = self.fields["cpuid_fam_id"], self.fields["cpuid_mod_id"]
+        if family == 0x19:
+            return "Milan" if model < 0x10 else "Genoa"
+        if family == 0x1A:
+            return "Turin"
+        return f"family {family:#x}"
+
+    def tcb(self, value: int, product: str | None = None) -> dict:
+        layout = L.TCB_LAYOUT_TURIN if (product or self.product) == "Turin" \
+            else L.TCB_LAYOUT_MILAN_GENOA
+        raw = value.to_bytes(8, "little")
+        return {name: raw[index] for name, index in layout.items()}
+
+    def to_json(self, product: str | None = None) -> dict:
+        f = self.fields
+        out = {}
+        for name, value in f.items():
+            if name.startswith("_") or name.startswith("reserved") or name.startswith("signature_"):
+                continue
+            out[name] = value.hex() if isinstance(value, bytes) else value
+        key_info = f["key_info"]
+        out["policy_hex"] = f"{f['policy']:#x}"
+        out["policy_decoded"] = decode_policy(f["policy"])
+        out["platform_info_decoded"] = {name: bool(f["platform_info"] >> bit & 1)
+                                        for name, bit in L.PLATFORM_INFO_BITS.items()}
+        out["key_info_decoded"] = {"author_key_en": bool(key_info & 1),
+                                   "mask_chip_key": bool(key_info >> 1 & 1),
+                                   "signing_key": self.signing_key}
+        out["product"] = product or self.product
+        for name in ("current_tcb", "reported_tcb", "committed_tcb", "launch_tcb"):
+            out[name] = f"{f[name]:#018x}"
+            out[name + "_decoded"] = self.tcb(f[name], product)
+        out["signature"] = {"r": f["signature_r"].hex(), "s": f["signature_s"].hex()}
+        return out
+
+
+def parse_report(raw: bytes, path: str = "<report>") -> AttestationReport:
+    """Parse and check a 1184-byte report (every reserved must-be-zero range included)."""
+    if len(raw) != L.REPORT_SIZE:
+        raise FormatError(path, "size", f"{len(raw)} bytes, not {L.REPORT_SIZE}")
+    fields = dict(codec("report.AttestationReport").parse(raw))
+    version = fields["version"]
+    if version not in L.SUPPORTED_VERSIONS:
+        raise FormatError(path, "version", f"{version} is not a supported report version "
+                          f"({', '.join(map(str, L.SUPPORTED_VERSIONS))})", 0)
+    for offset, size, name, versions in L.RESERVED_RANGES:
+        if version in versions and any(raw[offset:offset + size]):
+            raise FormatError(path, name, "must be zero", offset)
+    if fields["key_info"] & L.KEY_INFO_RESERVED:
+        raise FormatError(path, "key_info", f"{fields['key_info']:#x} sets reserved bits", 0x48)
+    if (fields["key_info"] >> 2) & 0x7 not in L.SIGNING_KEYS:
+        raise FormatError(path, "key_info signing_key",
+                          f"{(fields['key_info'] >> 2) & 7} is not VCEK (0), VLEK (1) or none (7)",
+                          0x48)
+    if fields["key_info"] & 2 and any(fields["chip_id"]):
+        raise FormatError(path, "chip_id", "must be zero when mask_chip_key is set", 0x1A0)
+    if fields["vmpl"] > 3:
+        raise FormatError(path, "vmpl", f"{fields['vmpl']} is not 0..3", 0x30)
+    return AttestationReport(bytes(raw), fields, path)
+
+
+def load_report(path: str | os.PathLike) -> AttestationReport:
+    return parse_report(decode_report_bytes(read_file(path), str(path)), str(path))
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+
+def decode_report_bytes(data: bytes, path: str) -> bytes:
+    """The 1184 raw report bytes from a binary, hex or base64 file."""
+    if len(data) > MAX_SMALL_FILE:
+        raise FormatError(path, "size", f"{len(data)} bytes is far larger than a report")
+    if len(data) == L.REPORT_SIZE:
+        return data
+    text = b"".join(data.split())
+    candidates = []
+    try:
+        candidates.append(bytes.fromhex(text.decode("ascii")))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    try:
+        candidates.append(base64.b64decode(text, validate=True))
+    except (ValueError, binascii.Error):
+        pass
+    for raw in candidates:
+        if len(raw) == L.REPORT_SIZE:
+            return raw
+    sizes = ", ".join(str(len(raw)) for raw in candidates)
+    raise FormatError(path, "size", f"{len(data)} bytes is neither a {L.REPORT_SIZE}-byte report "
+                      "nor its hex or base64 form" + (f" (decodes to {sizes} bytes)" if sizes
+                                                      else ""))

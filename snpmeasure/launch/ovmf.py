@@ -1,0 +1,127 @@
+"""The launch plan of an OVMF-based guest (and of COCONUT-SVSM before IGVM): read and validate
+the inputs of a :class:`MeasurementConfig`, build the VMSAs, and list the page updates (SNP) or
+the blobs (SEV, SEV-ES) in the order the host measures them. Nothing here hashes pages: the
+engine replays these plans.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Iterator
+
+from ..errors import ConfigError, FormatError, UnsupportedError
+from ..formats.firmware import Firmware, load_firmware
+from .config import MeasurementConfig, Mode
+from .kernel_hashes import KernelHashes
+from .plan import VMSA_STEP, PageBatch, PageUpdate, firmware_run, plan_pages, vmsa_updates
+from .profiles import BSP_EIP, QEMU
+from .sections import metadata_updates, sev_hash_table
+from .vmsa import build_vmsa, reset_vmsa_values, svsm_vmsa_values
+
+
+class LaunchInputs(namedtuple("LaunchInputs", "config firmware kernel_hashes svsm",
+                              defaults=(None,))):
+    """The loaded, validated inputs of one configuration: the MeasurementConfig, its Firmware,
+    its KernelHashes (or None) and the SVSM Firmware (snp:svsm, else None)."""
+
+    __slots__ = ()
+
+
+def load_inputs(config: MeasurementConfig) -> LaunchInputs:
+    """Read and validate every input file of ``config``."""
+    firmware = load_firmware(config.ovmf)
+    hashes = None
+    if config.kernel and config.mode is not Mode.SNP_OVMF_HASH:
+        hashes = KernelHashes.from_inputs(config.kernel, config.initrd, config.append)
+    svsm = None
+    if config.mode is Mode.SNP_SVSM:
+        end_at = firmware.gpa - config.vars_size
+        if end_at <= 0:
+            raise ConfigError(f"--vars-size {config.vars_size} leaves no room below the firmware "
+                              f"at {firmware.gpa:#x}")
+        svsm = load_firmware(config.svsm, end_at=end_at)
+        if svsm.svsm_launch_offset is None:
+            raise FormatError(svsm.path, "footer table", "no SVSM info entry "
+                              "(a789a612-0597-4c4b-a49f-cbb1fe9d1ddd): not an SVSM binary")
+        if not svsm.has_metadata:
+            raise FormatError(svsm.path, "footer table", "no SEV metadata entry")
+        for section in svsm.sections:
+            if section.gpa < firmware.end_gpa and firmware.gpa < section.end:
+                raise FormatError(svsm.path, f"SEV metadata section {section.index}",
+                                  f"overlaps the OVMF image at {firmware.gpa:#x}", section.offset)
+    elif config.mode is Mode.SNP and not firmware.has_metadata:
+        raise UnsupportedError(f"{firmware.path}: no SEV metadata in the footer table; QEMU "
+                               "cannot launch it as an SNP guest")
+    return LaunchInputs(config, firmware, hashes, svsm)
+
+
+def _reset_address(firmware: Firmware) -> int:
+    address = firmware.reset_address
+    if address is None:
+        raise UnsupportedError(f"{firmware.path}: no SEV-ES reset block in the footer table; "
+                               "QEMU cannot start SEV-ES or SNP vCPUs from it")
+    if address == 0:
+        raise UnsupportedError(f"{firmware.path}: the SEV-ES reset address is zero; QEMU refuses it")
+    return address
+
+
+def vmsa_pages(inputs: LaunchInputs, vcpus: int | None = None) -> tuple[bytes, ...]:
+    """The initial VMSA page of each vCPU (BSP first)."""
+    config = inputs.config
+    count = config.vcpus if vcpus is None else vcpus
+    profile = config.profile
+    features = config.guest_features if config.mode.is_snp else 0
+    legacy = config.effective_legacy_vm_type
+    if config.mode is Mode.SNP_SVSM:
+        eip = inputs.svsm.gpa + inputs.svsm.svsm_launch_offset
+        page = build_vmsa(svsm_vmsa_values(profile, eip, features, config.vcpu_sig, legacy))
+        return (page,) * count
+    ap_eip = _reset_address(inputs.firmware)
+    bsp = build_vmsa(reset_vmsa_values(profile, BSP_EIP, features, config.vcpu_sig, legacy))
+    if count == 1:
+        return (bsp,)
+    ap = build_vmsa(reset_vmsa_values(profile, ap_eip, features, config.vcpu_sig, legacy))
+    return (bsp,) + (ap,) * (count - 1)
+
+
+def snp_plan_parts(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator:
+    """The SNP launch after the seed, in order, as plan parts (``launch.plan``): the firmware
+    image(s), the metadata sections, the VMSAs. The one definition of the plan's order."""
+    config = inputs.config
+    if config.mode is Mode.SNP_SVSM:
+        yield firmware_run(inputs.firmware, "OVMF")
+        yield firmware_run(inputs.svsm, "SVSM")
+        yield PageBatch(("metadata", QEMU.name), metadata_updates(inputs.svsm, QEMU, None))
+    else:
+        if config.snp_ovmf_hash is None:
+            yield firmware_run(inputs.firmware)
+        yield PageBatch(("metadata", config.profile.name),
+                        metadata_updates(inputs.firmware, config.profile, inputs.kernel_hashes))
+    yield PageBatch(VMSA_STEP, vmsa_updates(vmsas))
+
+
+def snp_plan(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[PageUpdate]:
+    """Every page update of an SNP launch after the seed (see :func:`snp_seed`), one by one."""
+    return plan_pages(snp_plan_parts(inputs, vmsas))
+
+
+def snp_seed(config: MeasurementConfig) -> bytes:
+    return config.snp_ovmf_hash if config.snp_ovmf_hash is not None else bytes(48)
+
+
+def sev_parts(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[tuple]:
+    """What SEV and SEV-ES hash, in order, as (kind, GPA, what it is, bytes): the firmware, the
+    kernel hashes table, the VMSAs."""
+    firmware = inputs.firmware
+    yield "FIRMWARE", firmware.gpa, f"firmware {firmware.path}", firmware.data
+    if inputs.kernel_hashes is not None:
+        table = sev_hash_table(firmware, inputs.kernel_hashes)  # refuses unusable firmware
+        yield "KERNEL_HASHES", firmware.hash_table_block[0], "kernel hashes table", table
+    for index, page in enumerate(vmsas):
+        yield "VMSA", None, f"VMSA of vCPU {index}", page
+
+
+def sev_blobs(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[bytes]:
+    """The bytes SEV and SEV-ES hash, in order (see :func:`sev_parts`)."""
+    return (blob for _, _, _, blob in sev_parts(inputs, vmsas))
+
+
