@@ -12,6 +12,7 @@ SEEDS = {
     "report": ["reports/report_milan.hex"],
     "keys": ["keys/id_key_test.pem", "keys/author_key_test.pem", "reports/vcek_milan.der",
              "reports/ark_ask_milan.pem"],
+    "cert_table": [],
     "inputs": [],
 }
 
@@ -33,6 +34,14 @@ def main() -> int:
         svsm = handle.read()
     with open(os.path.join(ROOT, "fuzz", "corpus", "svsm", "tail"), "wb") as handle:
         handle.write(svsm[-8192:])  # the footer table and metadata live in the last pages
+    from snpmeasure.formats.cert_table import ARK_GUID, ASK_GUID, VCEK_GUID, build_cert_table
+    with open(os.path.join(DATA, "reports", "ark_ask_milan.pem"), "rb") as handle:
+        chain = handle.read()
+    with open(os.path.join(DATA, "reports", "vcek_milan.der"), "rb") as handle:
+        vcek = handle.read()
+    os.makedirs(os.path.join(ROOT, "fuzz", "corpus", "cert_table"), exist_ok=True)
+    with open(os.path.join(ROOT, "fuzz", "corpus", "cert_table", "table"), "wb") as handle:
+        handle.write(build_cert_table([(VCEK_GUID, vcek), (ASK_GUID, chain), (ARK_GUID, chain)]))
     for index, text in enumerate([b"1-64,128", b"EPYC-Milan,EPYC-Genoa", b"0x1,0x21", b"on,off",
                                   b"console=ttyS0", b'{"measurements": []}',
                                   b"bl=3,tee=0,snp=8,ucode=115"]):

@@ -101,9 +101,8 @@ def fuzz_igvm(data: bytes) -> None:
 @target
 def fuzz_report(data: bytes) -> None:
     """Attestation reports (binary, hex or base64) with every expectation checked."""
-    from snpmeasure.attestation.verify import Expectations, verify_report
-    from snpmeasure.formats.report import parse_report
-    from snpmeasure.formats.report import decode_report_bytes
+    from snpmeasure.attestation.verify import Collateral, Expectations, verify_report
+    from snpmeasure.formats.report import decode_report_bytes, parse_report
 
     raw = _quiet(decode_report_bytes, data, "report")
     if raw is None:
@@ -112,10 +111,10 @@ def fuzz_report(data: bytes) -> None:
     if report is None:
         return
     json.dumps(report.to_json())
-    result = verify_report(report, expectations=Expectations(
+    result = verify_report(report, Collateral(), Expectations(
         measurements=(bytes(48),), host_data=bytes(32), min_tcb={"snp": 1}, deny_debug=True,
         smt=True, min_abi=(1, 0), vmpl=0, min_guest_svn=1))
-    assert result.status in ("verified", "mismatch", "signature-invalid")
+    assert result.status == "signature-invalid"  # no certificate: never authenticated
 
 
 @target
@@ -125,7 +124,7 @@ def fuzz_keys(data: bytes) -> None:
     from snpmeasure.formats.keys import load_private_key, load_public_key, public_key_from_sev
     from snpmeasure.formats.certificates import load_bundle, load_certificate
 
-    from snpmeasure.attestation.verify import verify_report
+    from snpmeasure.attestation.verify import load_collateral, verify_report
     from snpmeasure.formats.report import load_report
 
     path = _tempfile(data, ".pem")
@@ -135,12 +134,37 @@ def fuzz_keys(data: bytes) -> None:
         _quiet(load_private_key, path, b"passphrase")
         report = load_report(os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                           "reports", "report_milan.hex"))
-        result = _quiet(verify_report, report, vcek=path, ca=path)
-        assert result is None or result.status in ("verified", "mismatch", "signature-invalid")
+        collateral = _quiet(load_collateral, vcek=path, ca=[path], trust_roots=[path])
+        if collateral is not None:
+            result = verify_report(report, collateral)
+            assert result.status in ("verified", "mismatch", "signature-invalid")
     finally:
         os.unlink(path)
     _quiet(verify_id_auth, data[:96], data[96:96 + 4096], True)
     _quiet(public_key_from_sev, data[:0x404])
+
+
+@target
+def fuzz_cert_table(data: bytes) -> None:
+    """Extended-report certificate tables (configfs-tsm auxblob) and CRLs, and a report verified
+    with whatever they hold: never authenticated without a trusted root."""
+    from snpmeasure.attestation.verify import load_collateral, verify_report
+    from snpmeasure.formats.cert_table import parse_cert_table
+    from snpmeasure.formats.certificates import parse_crl
+    from snpmeasure.formats.report import load_report
+
+    _quiet(parse_cert_table, data, "table")
+    _quiet(parse_crl, data, "crl")
+    path = _tempfile(data, ".bin")
+    try:
+        collateral = _quiet(load_collateral, certs=[path])
+        if collateral is not None:
+            report = load_report(os.path.join(os.path.dirname(__file__), "..", "tests", "data",
+                                              "reports", "report_milan.hex"))
+            result = verify_report(report, collateral)
+            assert result.status in ("verified", "signature-invalid")
+    finally:
+        os.unlink(path)
 
 
 @target

@@ -10,3 +10,7 @@ MAX_PAGE_UPDATES = 1 << 20         # page updates of one launch (4 GiB of guest 
 MAX_MATRIX_ENTRIES = 1 << 20       # manifest entries and find candidates
 MAX_LIST_VALUES = 1 << 16         # values of one list option (--vcpus 1-64,...)
 MAX_VCPUS = 4096                   # KVM_MAX_VCPUS on x86-64 with CONFIG_MAXSMP
+MAX_CERT_TABLE = 1 << 20           # an extended-report certificate table (auxblob); Linux caps
+                                   # it at SEV_FW_BLOB_MAX_SIZE (16 KiB) in practice
+MAX_CERT_TABLE_ENTRIES = 64        # entries of one table (AMD defines five GUIDs)
+MAX_TRUST_ROOTS = 64               # --trust-root and --crl files

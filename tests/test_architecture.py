@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "snpmeasure"
 
 # The rooms, bottom to top: a module may import its own room and the rooms below it.
 RANKS = {
-    "errors": 0, "limits": 0, "record": 0, "files": 0,
+    "errors": 0, "limits": 0, "record": 0, "files": 0, "text": 0,
     "abi": 1,
     "formats": 2,
     "launch": 3,

@@ -27,6 +27,7 @@ SAMPLES_BY_TARGET = {
     "report": [DATA / "reports" / "report_milan.hex"],
     "keys": [DATA / "keys" / "id_key_test.pem", DATA / "reports" / "vcek_milan.der",
              DATA / "reports" / "ark_ask_milan.pem"],
+    "cert_table": [],
     "inputs": [],
 }
 
@@ -42,6 +43,11 @@ def _sample_bytes(name: str) -> list[bytes]:
                    .vp_context(0xFFFFFFFFF000, bytes(4096)).build())
     if name == "inputs":
         out += [b"1-64,128", b"EPYC-Milan,EPYC-Genoa", b'{"measurements": []}']
+    if name == "cert_table":
+        from snpmeasure.formats.cert_table import ARK_GUID, ASK_GUID, VCEK_GUID, build_cert_table
+        chain = (DATA / "reports" / "ark_ask_milan.pem").read_bytes()
+        out.append(build_cert_table([(VCEK_GUID, (DATA / "reports" / "vcek_milan.der")
+                                      .read_bytes()), (ASK_GUID, chain), (ARK_GUID, chain)]))
     return out
 
 
@@ -243,7 +249,8 @@ EVERY_COMMAND_FAILS = [
     (["igvm", str(DATA / "PROVENANCE.md")], 4),
     (["report", "show", str(DATA / "PROVENANCE.md")], 4),
     (["report", "verify", str(DATA / "reports" / "report_milan.hex"), "--measurement",
-      "00" * 48], 6),
+      "00" * 48, "--vcek", str(DATA / "reports" / "vcek_milan.der")], 6),
+    (["report", "verify", str(DATA / "reports" / "report_milan.hex")], 8),
     (["report", "verify", str(DATA / "reports" / "report_milan.hex"), "--vcek",
       str(DATA / "reports" / "vcek_turin.der")], 8),
     (["nonexistent-command"], 2),

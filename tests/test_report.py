@@ -2,17 +2,14 @@
 chain for every version and field, tampering, expectations, malformed input."""
 from __future__ import annotations
 
-import datetime
 import json
 import random
 
 import pytest
 from conftest import DATA
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 
 from snpmeasure.abi import report as L
 from snpmeasure.cli.main import main
@@ -37,8 +34,8 @@ def test_real_milan_report_with_its_chain(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["result"] == "verified"
     names = {c["name"]: c["status"] for c in doc["checks"]}
-    assert names["signature"] == names["certificate chain"] == names["chip id"] == "pass"
-    assert names["certificate TCB"] == names["measurement"] == names["reported_tcb"] == "pass"
+    assert names["signature"] == names["certificate_chain"] == names["chip_id"] == "pass"
+    assert names["certificate_tcb"] == names["measurement"] == names["reported_tcb"] == "pass"
 
 
 def test_real_report_fields():
@@ -53,8 +50,9 @@ def test_real_report_fields():
 
 def test_real_report_wrong_chain_and_wrong_measurement(capsys):
     base = ["report", "verify", str(MILAN), "--vcek", str(REPORTS / "vcek_milan.der")]
-    assert main(base + ["--ca", str(REPORTS / "ark_ask_turin.pem")]) == 8
-    assert "FAIL  certificate chain" in capsys.readouterr().out
+    # a Turin chain does not help a Milan VCEK, but the pinned Milan root still does
+    assert main(base + ["--ca", str(REPORTS / "ark_ask_turin.pem")]) == 0
+    assert "PASS  certificate_chain" in capsys.readouterr().out
     assert main(base + ["--measurement", "00" * 48]) == 6
     out = capsys.readouterr().out
     assert "FAIL  measurement" in out and "result: mismatch" in out
@@ -69,66 +67,42 @@ def test_manifest_that_does_and_does_not_contain_the_value(tmp_path, capsys):
         {"mode": "snp", "vcpus": 4, "vcpu_type": "EPYC-Milan", "measurement": MILAN_MEASUREMENT}]}
     path = tmp_path / "m.json"
     path.write_text(json.dumps(manifest))
-    assert main(["report", "verify", str(MILAN), "--manifest", str(path), "--json"]) == 0
+    vcek = ["--vcek", str(REPORTS / "vcek_milan.der")]
+    assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["matched_manifest_entries"][0]["vcpus"] == 4
     assert "vcpus=4" in next(c for c in doc["checks"] if c["name"] == "measurement")["detail"]
     manifest["measurements"].pop()
     path.write_text(json.dumps(manifest))
-    assert main(["report", "verify", str(MILAN), "--manifest", str(path)]) == 6
+    assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path)]) == 6
     capsys.readouterr()
     path.write_text("{}")
-    assert main(["report", "verify", str(MILAN), "--manifest", str(path)]) == 4
+    assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path)]) == 4
     assert capsys.readouterr().out == ""
 
 
-# -- a generated AMD-like chain -------------------------------------------------------------
+# -- a generated AMD-like chain (tests/pki.py), trusted through --trust-root ------------------
 
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject, issuer, public_key, signer, serial, extensions=()):
-    now = datetime.datetime(2025, 1, 1)
-    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(public_key).serial_number(serial).not_valid_before(now)
-               .not_valid_after(now + datetime.timedelta(days=3650)))
-    for ext in extensions:
-        builder = builder.add_extension(ext, critical=False)
-    return builder.sign(signer, hashes.SHA384(), rsa_padding=PSS)
-
-
-def _der_int(value):
-    raw = value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big")
-    return bytes([0x02, len(raw)]) + raw
+AT = "2026-06-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
+    import pki
+
     directory = tmp_path_factory.mktemp("chain")
-    ark_key = rsa.generate_private_key(65537, 2048)
-    ask_key = rsa.generate_private_key(65537, 2048)
-    vcek_key = ec.generate_private_key(ec.SECP384R1())
-    chip = bytes(range(64))
-    tcb = {"1.3.6.1.4.1.3704.1.3.1": 4, "1.3.6.1.4.1.3704.1.3.2": 1,
-           "1.3.6.1.4.1.3704.1.3.3": 22, "1.3.6.1.4.1.3704.1.3.8": 0xD5}
-    extensions = [x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), _der_int(v))
-                  for oid, v in tcb.items()]
-    extensions.append(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.3704.1.4"),
-                                                 chip))
-    ark = _cert("ARK-Test", "ARK-Test", ark_key.public_key(), ark_key, 1)
-    ask = _cert("SEV-Test", "ARK-Test", ask_key.public_key(), ark_key, 2)
-    vcek = _cert("SEV-VCEK", "SEV-Test", vcek_key.public_key(), ask_key, 3, extensions)
-    (directory / "vcek.pem").write_bytes(vcek.public_bytes(serialization.Encoding.PEM))
-    (directory / "vcek.der").write_bytes(vcek.public_bytes(serialization.Encoding.DER))
-    (directory / "ca.pem").write_bytes(ask.public_bytes(serialization.Encoding.PEM)
-                                       + ark.public_bytes(serialization.Encoding.PEM))
-    other_ark = rsa.generate_private_key(65537, 2048)
-    fake_ark = _cert("ARK-Test", "ARK-Test", other_ark.public_key(), other_ark, 1)
-    (directory / "wrong_ca.pem").write_bytes(ask.public_bytes(serialization.Encoding.PEM)
-                                             + fake_ark.public_bytes(serialization.Encoding.PEM))
-    return {"dir": directory, "vcek_key": vcek_key, "chip": chip,
-            "tcb": 0xD5 << 56 | 22 << 48 | 1 << 8 | 4}
+    h = pki.hierarchy("Genoa", seed=20, chip_id=bytes(range(64)),
+                      tcb={"bl": 4, "tee": 1, "snp": 22, "ucode": 0xD5, "fmc": 0})
+    (directory / "vcek.pem").write_bytes(pki.pem(h.vcek))
+    (directory / "vcek.der").write_bytes(pki.der(h.vcek))
+    (directory / "ca.pem").write_bytes(pki.pem(h.ask))
+    (directory / "root.pem").write_bytes(pki.pem(h.ark))
+    fake = pki.hierarchy("Genoa", seed=21)
+    (directory / "wrong_ca.pem").write_bytes(pki.pem(fake.ask, fake.ark))
+    return {"dir": directory, "vcek_key": h.vcek_key, "chip": h.chip_id,
+            "tcb": 0xD5 << 56 | 22 << 48 | 1 << 8 | 4,
+            "trust": ["--trust-root", str(directory / "root.pem"), "--ca",
+                      str(directory / "ca.pem"), "--at", AT]}
 
 
 def make_report(chain, version=3, seed=0, **fields):
@@ -167,8 +141,8 @@ def test_generated_reports_verify_and_decode_every_field(chain, tmp_path, capsys
     raw, values = make_report(chain, version, seed=version)
     path = tmp_path / "r.bin"
     path.write_bytes(raw)
-    args = ["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der"), "--ca",
-            str(chain["dir"] / "ca.pem"), "--measurement", values["measurement"].hex(), "--json"]
+    args = ["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der"),
+            *chain["trust"], "--measurement", values["measurement"].hex(), "--json"]
     assert main(args) == 0, capsys.readouterr().out
     assert json.loads(capsys.readouterr().out)["result"] == "verified"
     assert main(["report", "show", str(path), "--json"]) == 0
@@ -221,7 +195,7 @@ def test_one_bit_flipped_in_each_region(chain, tmp_path, capsys, name, offset, s
     path = tmp_path / "t.bin"
     path.write_bytes(bytes(tampered))
     code = main(["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.pem"),
-                 "--ca", str(chain["dir"] / "ca.pem")])
+                 *chain["trust"]])
     out, err = capsys.readouterr()
     if name.startswith("reserved") or name in ("version", "key_info"):
         assert code == 4, (name, out, err)
@@ -230,7 +204,7 @@ def test_one_bit_flipped_in_each_region(chain, tmp_path, capsys, name, offset, s
         assert code == 4
     else:
         assert code == 8, (name, out, err)
-        assert "FAIL  signature" in out or "FAIL  certificate TCB" in out or "FAIL  chip id" in out
+        assert "FAIL" in out and "result: signature-invalid" in out
 
 
 def test_wrong_chain_and_wrong_vcek(chain, tmp_path, capsys):
@@ -238,7 +212,10 @@ def test_wrong_chain_and_wrong_vcek(chain, tmp_path, capsys):
     path = tmp_path / "r.bin"
     path.write_bytes(raw)
     assert main(["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der"),
-                 "--ca", str(chain["dir"] / "wrong_ca.pem")]) == 8
+                 "--ca", str(chain["dir"] / "wrong_ca.pem"), "--at", AT]) == 8
+    assert main(["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der"),
+                 "--ca", str(chain["dir"] / "wrong_ca.pem"), "--trust-root",
+                 str(chain["dir"] / "root.pem"), "--at", AT]) == 8
     assert main(["report", "verify", str(path), "--vcek", str(REPORTS / "vcek_milan.der")]) == 8
     capsys.readouterr()
 
@@ -262,7 +239,8 @@ def test_every_expectation_passes_and_fails(chain, tmp_path, capsys):
            "--min-guest-svn": str(v["guest_svn"] + 1), "--min-tcb": "snp=23",
            "--policy": "0x31000", "--smt": "off", "--min-abi": "1.51",
            "--vmpl": str((v["vmpl"] + 1) % 4)}
-    base = ["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der")]
+    base = ["report", "verify", str(path), "--vcek", str(chain["dir"] / "vcek.der"),
+            *chain["trust"]]
     args = base + [x for pair in good.items() for x in pair] + ["--deny-debug",
                                                                 "--deny-migrate-ma"]
     assert main(args) == 0, capsys.readouterr().out
@@ -277,9 +255,12 @@ def test_every_expectation_passes_and_fails(chain, tmp_path, capsys):
     capsys.readouterr()
 
 
-def test_unsigned_check_says_so(capsys):
-    assert main(["report", "verify", str(MILAN), "--measurement", MILAN_MEASUREMENT]) == 0
-    assert "SKIP  signature" in capsys.readouterr().out
+def test_without_a_vcek_nothing_is_verified(capsys):
+    assert main(["report", "verify", str(MILAN), "--measurement", MILAN_MEASUREMENT]) == 8
+    out, err = capsys.readouterr()
+    assert "FAIL  endorsement_certificate" in out and "result: signature-invalid" in out
+    assert "PASS  measurement" in out  # expectations are still reported, but cannot verify
+    assert err.count("\n") == 1 and "--vcek" in err
 
 
 @pytest.mark.parametrize("content,words", [
@@ -300,8 +281,7 @@ def test_malformed_reports(tmp_path, capsys, content, words):
 
 def test_bad_flags(capsys):
     for args in (["--host-data", "abc"], ["--min-tcb", "foo"], ["--smt", "maybe"],
-                 ["--min-abi", "x"], ["--ca", str(REPORTS / "ark_ask_milan.pem")],
-                 ["--product", "Naples"]):
+                 ["--min-abi", "x"], ["--product", "Naples"], ["--at", "soon"]):
         assert main(["report", "verify", str(MILAN), *args]) == 2, args
         assert capsys.readouterr().out == ""
     assert main(["report", "verify", str(MILAN), "--vcek", "/nonexistent.der"]) == 3

@@ -1,7 +1,19 @@
 """The SEV-SNP attestation report (AMD SEV-SNP firmware ABI, ATTESTATION_REPORT; SPEC-NOTES 8).
 
-One declaration covers versions 2, 3 and 5: fields a version does not define are reserved
-(must be zero) in it. Integers little-endian; the signature's r and s are 72-byte little-endian.
+One declaration covers versions 2 to 5: fields a version does not define are reserved (must be
+zero) in it. Integers little-endian; the signature's r and s are 72-byte little-endian.
+
+What each version added:
+
+* 2: ABI 1.55 (google/go-sev-guest ``proto/sevsnp.proto``, field ``version``).
+* 3: ABI 1.56: CPUID_FAM_ID, CPUID_MOD_ID, CPUID_STEP at 0x188..0x18A (go-sev-guest commit
+  5e3e5f5 "abi: parse v3 attestation reports"; virtee/sev ``AttestationReport`` docs).
+* 4: SNP firmware 1.55.31; no field of the public layout changed: go-sev-guest commit b8d75ce
+  ("Account for version 4 report from FW 1.55.31") only widens the accepted range, virtee/sev
+  decodes ``3 | 4`` with the version 3 layout, and AMD's maintainer on virtee/sev PR #307 calls
+  the version 4 changes internal. Parsed as version 3.
+* 5: ABI 1.58: LAUNCH_MIT_VECTOR (0x1F8) and CURRENT_MIT_VECTOR (0x200), policy bit 25,
+  PLATFORM_INFO bit 7 TIO_EN (go-sev-guest commit d0bc3f7; virtee/sev ``AttestationReport``).
 """
 from __future__ import annotations
 
@@ -11,7 +23,7 @@ from . import lazy_layouts
 
 REPORT_SIZE = 0x4A0
 SIGNED_SIZE = 0x2A0
-SUPPORTED_VERSIONS = (2, 3, 5)
+SUPPORTED_VERSIONS = (2, 3, 4, 5)
 
 
 @lru_cache(maxsize=None)
@@ -69,14 +81,14 @@ __getattr__ = lazy_layouts(declarations)
 
 # (offset, size, name, versions in which the range is reserved)
 RESERVED_RANGES = (
-    (0x04C, 4, "reserved 0x04c", (2, 3, 5)),
+    (0x04C, 4, "reserved 0x04c", (2, 3, 4, 5)),
     (0x188, 3, "cpuid fields (reserved before version 3)", (2,)),
-    (0x18B, 21, "reserved 0x18b", (2, 3, 5)),
-    (0x1EB, 1, "reserved 0x1eb", (2, 3, 5)),
-    (0x1EF, 1, "reserved 0x1ef", (2, 3, 5)),
-    (0x1F8, 16, "mitigation vectors (reserved before version 5)", (2, 3)),
-    (0x208, 152, "reserved 0x208", (2, 3, 5)),
-    (0x330, 368, "signature reserved 0x330", (2, 3, 5)),
+    (0x18B, 21, "reserved 0x18b", (2, 3, 4, 5)),
+    (0x1EB, 1, "reserved 0x1eb", (2, 3, 4, 5)),
+    (0x1EF, 1, "reserved 0x1ef", (2, 3, 4, 5)),
+    (0x1F8, 16, "mitigation vectors (reserved before version 5)", (2, 3, 4)),
+    (0x208, 152, "reserved 0x208", (2, 3, 4, 5)),
+    (0x330, 368, "signature reserved 0x330", (2, 3, 4, 5)),
 )
 
 KEY_INFO_RESERVED = ~0x1F & 0xFFFFFFFF
@@ -84,7 +96,4 @@ SIGNING_KEYS = {0: "VCEK", 1: "VLEK", 7: "none"}
 PLATFORM_INFO_BITS = {"smt_enabled": 0, "tsme_enabled": 1, "ecc_enabled": 2,
                       "rapl_disabled": 3, "ciphertext_hiding_enabled": 4,
                       "alias_check_complete": 5, "tio_enabled": 7}
-
-# TCB_VERSION layouts: byte index of each component.
-TCB_LAYOUT_MILAN_GENOA = {"boot_loader": 0, "tee": 1, "snp": 6, "microcode": 7}
-TCB_LAYOUT_TURIN = {"fmc": 0, "boot_loader": 1, "tee": 2, "snp": 3, "microcode": 7}
+SIGNATURE_ALGO_ECDSA_P384_SHA384 = 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..abi.policy import decode_policy
 from ..formats.manifest import manifest_measurements
-from .check import Check
+from .check import Check, failed, passed
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Expectations:
     measurements: tuple[bytes, ...] = ()
     manifest: str | None = None
     host_data: bytes | None = None
-    report_data: bytes | None = None
+    report_data: bytes | None = None  # 1 to 64 bytes; the rest of REPORT_DATA must be zero
     id_key_digest: bytes | None = None
     author_key_digest: bytes | None = None
     family_id: bytes | None = None
@@ -30,6 +30,10 @@ class Expectations:
     vmpl: int | None = None
 
 
+def _check(ok: bool, name: str, reason: str, detail: str) -> Check:
+    return passed(name, detail) if ok else failed(name, reason, detail)
+
+
 def expectation_checks(result, e: Expectations, product: str | None) -> None:
     """Append a check to ``result.checks`` (a ``verify.VerifyResult``) for each expectation."""
     f = result.report.fields
@@ -39,8 +43,8 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
         if expected is None:
             return
         ok = expected == actual
-        checks.append(Check(name, "pass" if ok else "fail",
-                            f"{actual.hex()}" + ("" if ok else f" (expected {expected.hex()})")))
+        checks.append(_check(ok, name, "value_mismatch", f"{actual.hex()}"
+                             + ("" if ok else f" (expected {expected.hex()})")))
 
     measurement = f["measurement"]
     if e.measurements or e.manifest:
@@ -56,51 +60,56 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
             detail += " matches manifest entry " + ", ".join(
                 f"{k}={v}" for k, v in first.items() if k != "measurement" and v is not None)
         elif not ok:
-            detail += " is not an expected value"
-        checks.append(Check("measurement", "pass" if ok else "fail", detail))
+            detail += (" is not an expected value; 'snpmeasure find --report REPORT --ovmf "
+                       "FIRMWARE' searches the configurations that give it")
+        checks.append(_check(ok, "measurement", "measurement_mismatch", detail))
     equal("host_data", e.host_data, f["host_data"])
-    equal("report_data", e.report_data, f["report_data"])
+    if e.report_data is not None:
+        size = len(e.report_data)
+        actual = f["report_data"]
+        ok = actual[:size] == e.report_data and not any(actual[size:])
+        shorter = "" if size == 64 else f" (the given {size} bytes, then zeros)"
+        checks.append(_check(ok, "report_data", "value_mismatch", f"{actual.hex()}"
+                             + ("" if ok else f" (expected {e.report_data.hex()}{shorter})")))
     equal("id_key_digest", e.id_key_digest, f["id_key_digest"])
     if e.author_key_digest is not None:
         equal("author_key_digest", e.author_key_digest, f["author_key_digest"])
         enabled = bool(f["key_info"] & 1)
-        checks.append(Check("author key enabled", "pass" if enabled else "fail",
-                            "AUTHOR_KEY_EN is set" if enabled else "AUTHOR_KEY_EN is clear"))
+        checks.append(_check(enabled, "author_key_enabled", "value_mismatch",
+                             "AUTHOR_KEY_EN is set" if enabled else "AUTHOR_KEY_EN is clear"))
     equal("family_id", e.family_id, f["family_id"])
     equal("image_id", e.image_id, f["image_id"])
     if e.min_guest_svn is not None:
-        ok = f["guest_svn"] >= e.min_guest_svn
-        checks.append(Check("guest_svn", "pass" if ok else "fail",
-                            f"{f['guest_svn']} (minimum {e.min_guest_svn})"))
+        checks.append(_check(f["guest_svn"] >= e.min_guest_svn, "guest_svn", "below_minimum",
+                             f"{f['guest_svn']} (minimum {e.min_guest_svn})"))
     if e.min_tcb is not None:
         tcb = result.report.tcb(f["reported_tcb"], product)
-        low = [f"{k} {tcb.get(k)} < {v}" for k, v in e.min_tcb.items()
-               if k not in tcb or tcb[k] < v]
-        checks.append(Check("reported_tcb", "fail" if low else "pass",
-                            "; ".join(low) or ", ".join(f"{k}={v}" for k, v in tcb.items())))
+        low = [f"{k} {tcb.get(k, 'absent')} < {v}" if k in tcb else
+               f"{k} is not a component of {product or 'this product'}'s TCB"
+               for k, v in e.min_tcb.items() if k not in tcb or tcb[k] < v]
+        checks.append(_check(not low, "reported_tcb", "below_minimum", "; ".join(low)
+                             or ", ".join(f"{k}={v}" for k, v in tcb.items())))
     policy = f["policy"]
     if e.policy is not None:
         ok = policy == e.policy
-        checks.append(Check("policy", "pass" if ok else "fail",
-                            f"{policy:#x}" + ("" if ok else f" (expected {e.policy:#x})")))
+        checks.append(_check(ok, "policy", "value_mismatch", f"{policy:#x}"
+                             + ("" if ok else f" (expected {e.policy:#x})")))
     bits = decode_policy(policy)
     for flag, name, wanted in (("deny_debug", "debug", False),
                                ("deny_migrate_ma", "migrate_ma", False),
                                ("require_single_socket", "single_socket", True)):
         if getattr(e, flag):
-            ok = bits[name] == wanted
-            checks.append(Check(f"policy {name}", "pass" if ok else "fail",
-                                f"{name} is {'on' if bits[name] else 'off'}"))
+            checks.append(_check(bits[name] == wanted, f"policy_{name}", "policy_violation",
+                                 f"{name} is {'on' if bits[name] else 'off'}"))
     if e.smt is not None:
-        ok = bits["smt"] == e.smt
-        checks.append(Check("policy smt", "pass" if ok else "fail",
-                            f"SMT allowed is {'on' if bits['smt'] else 'off'}"))
+        checks.append(_check(bits["smt"] == e.smt, "policy_smt", "policy_violation",
+                             f"SMT allowed is {'on' if bits['smt'] else 'off'}"))
     if e.min_abi is not None:
         have = (bits["abi_major"], bits["abi_minor"])
-        ok = have >= e.min_abi
-        checks.append(Check("policy abi", "pass" if ok else "fail",
-                            f"minimum ABI {have[0]}.{have[1]} (required at least "
-                            f"{e.min_abi[0]}.{e.min_abi[1]})"))
+        checks.append(_check(have >= e.min_abi, "policy_abi", "below_minimum",
+                             f"minimum ABI {have[0]}.{have[1]} (required at least "
+                             f"{e.min_abi[0]}.{e.min_abi[1]})"))
     if e.vmpl is not None:
-        ok = f["vmpl"] == e.vmpl
-        checks.append(Check("vmpl", "pass" if ok else "fail", f"{f['vmpl']}"))
+        checks.append(_check(f["vmpl"] == e.vmpl, "vmpl", "value_mismatch",
+                             f"{f['vmpl']}" + ("" if f["vmpl"] == e.vmpl
+                                               else f" (expected {e.vmpl})")))

@@ -1,66 +1,130 @@
 """Verifying an attestation report: authenticity, then expectations, then the verdict.
 
     >>> from snpmeasure.formats.report import load_report
-    >>> from snpmeasure.attestation.verify import Expectations, verify_report
+    >>> from snpmeasure.attestation.verify import Expectations, load_collateral, verify_report
     >>> report = load_report("report.bin")                                   # doctest: +SKIP
-    >>> result = verify_report(report, vcek="vcek.der", ca="ark_ask.pem",
-    ...                        expectations=Expectations(measurements=(digest,)))  # doctest: +SKIP
+    >>> collateral = load_collateral(vcek="vcek.der")                        # doctest: +SKIP
+    >>> result = verify_report(report, collateral,
+    ...                        Expectations(measurements=(digest,)))         # doctest: +SKIP
     >>> result.status                                                         # doctest: +SKIP
     'verified'
+
+The verdict is ``verified`` only when every authenticity check named in
+``authenticity.REQUIRED`` is present and passed, no check failed, and every expectation passed;
+``signature-invalid`` when the report is not authenticated (whatever the expectations say);
+``mismatch`` when it is authentic but an expectation failed.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..formats.certificates import certificate_product, load_bundle, load_certificate
+from ..formats.cert_table import load_host_certificates
+from ..formats.certificates import load_certificates, load_crl, parse_crl
 from ..formats.report import AttestationReport
-from .authenticity import certificate_binding, verify_chain, verify_signature
-from .check import Check
+from ..limits import MAX_TRUST_ROOTS
+from .authenticity import Authentication, Collateral, authenticate
+from .check import AUTHENTICITY, FAIL
 from .expectations import Expectations, expectation_checks
+
+VERIFIED, MISMATCH, SIGNATURE_INVALID = "verified", "mismatch", "signature-invalid"
+
+__all__ = ["Collateral", "Expectations", "VerifyResult", "load_collateral", "verify_report"]
 
 
 @dataclass
 class VerifyResult:
     report: AttestationReport
+    authentication: Authentication
     checks: list = field(default_factory=list)
     matched_manifest_entries: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        if any(c.status == "fail" and c.kind == "signature" for c in self.checks):
-            return "signature-invalid"
-        if any(c.status == "fail" for c in self.checks):
-            return "mismatch"
-        return "verified"
+        if not self.authentication.authentic:
+            return SIGNATURE_INVALID
+        if any(c.status == FAIL for c in self.checks):
+            return MISMATCH
+        return VERIFIED
+
+    @property
+    def product(self) -> str | None:
+        return self.authentication.product
 
     def to_json(self) -> dict:
+        anchor = self.authentication.anchor
         return {"result": self.status, "measurement": self.report.measurement.hex(),
+                "report_version": self.report.version,
+                "signing_key": self.report.signing_key,
+                "product": self.product,
+                "trust_root": None if anchor is None else {
+                    "source": anchor.source, "sha256": anchor.fingerprint},
                 "checks": [c.to_json() for c in self.checks],
                 "matched_manifest_entries": self.matched_manifest_entries}
 
 
-def verify_report(report: AttestationReport, vcek: str | os.PathLike | None = None,
-                  ca: str | os.PathLike | None = None,
-                  expectations: Expectations = Expectations(),
-                  product: str | None = None) -> VerifyResult:
-    result = VerifyResult(report)
-    checks = result.checks
-    cert = None
-    if vcek is not None:
-        cert = load_certificate(vcek)
-        product = product or certificate_product(cert)
-        checks.append(verify_signature(report, cert))
-        checks.extend(certificate_binding(report, cert, product or report.product))
-        if ca is not None:
-            checks.extend(verify_chain(cert, load_bundle(ca)))
-        else:
-            checks.append(Check("certificate chain", "skip", "no --ca given", "signature"))
-    else:
-        if ca is not None:
-            raise ConfigError("--ca needs --vcek")
-        checks.append(Check("signature", "skip", "no --vcek given: the report is not "
-                            "authenticated", "signature"))
-    expectation_checks(result, expectations, product)
+def verify_report(report: AttestationReport, collateral: Collateral,
+                  expectations: Expectations = Expectations()) -> VerifyResult:
+    """Authenticate ``report`` with ``collateral`` and check ``expectations``."""
+    authentication = authenticate(report, collateral)
+    result = VerifyResult(report, authentication, list(authentication.checks))
+    expectation_checks(result, expectations, authentication.product or report.product)
     return result
+
+
+def parse_time(text: str, flag: str = "--at") -> datetime.datetime:
+    """An ISO 8601 date or date and time; UTC unless it names an offset."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not an ISO 8601 time such as "
+                          "2026-11-27T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def load_collateral(*, vcek: str | os.PathLike | None = None, ca=(), certs=(), cache=(),
+                    trust_roots=(), crls=(), require_crl: bool = False,
+                    at: datetime.datetime | None = None, product: str | None = None,
+                    allow_masked_chip_id: bool = False) -> Collateral:
+    """Read every certificate and CRL a verification may use. ``ca`` are PEM bundles,
+    ``certs`` certificate tables or snpguest directories (``--certs``), ``cache`` the
+    ``(certificates, crls)`` a KDS cache lookup found, ``trust_roots`` root certificates."""
+    ca, certs, trust_roots, crls = (tuple(x) if isinstance(x, (list, tuple)) else (x,)
+                                    for x in (ca, certs, trust_roots, crls))
+    if len(trust_roots) + len(crls) > MAX_TRUST_ROOTS:
+        raise ConfigError(f"more than {MAX_TRUST_ROOTS} --trust-root and --crl files")
+    endorsement = tuple((cert, f"--vcek {vcek}") for cert in load_certificates(vcek)) \
+        if vcek else ()
+    offered = list(endorsement)  # a --vcek bundle may carry the chain too
+    for path in ca:
+        offered += [(cert, f"--ca {path}") for cert in load_certificates(path)]
+    parsed_crls = [(load_crl(path), f"--crl {path}") for path in crls]
+    for path in certs:
+        host = load_host_certificates(path)
+        offered += [(cert, f"--certs {path}") for cert in host.certificates]
+        parsed_crls += [(parse_crl(raw, f"{path} (CRL)"), f"--certs {path}")
+                        for raw in host.crls]
+    for found_certs, found_crls, source in cache:
+        offered += [(cert, source) for cert in found_certs]
+        parsed_crls += [(crl, source) for crl in found_crls]
+    roots = []
+    for path in trust_roots:
+        loaded = load_certificates(path)
+        if len(loaded) != 1:
+            raise ConfigError(f"--trust-root {path} holds {len(loaded)} certificates; give one "
+                              "root per --trust-root")
+        roots.append((loaded[0], f"--trust-root {path}"))
+    return Collateral(endorsement=endorsement, certificates=tuple(offered),
+                      trust_roots=tuple(roots), crls=tuple(parsed_crls),
+                      require_crl=require_crl,
+                      at=at or datetime.datetime.now(datetime.timezone.utc),
+                      product=product, allow_masked_chip_id=allow_masked_chip_id)
+
+
+def authenticity_failed(result: VerifyResult) -> list:
+    """The failed authenticity checks (for messages)."""
+    return [c for c in result.checks if c.kind == AUTHENTICITY and c.status == FAIL]

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import sys
 
+from ..text import printable
+
 PROG = "snpmeasure"
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """``warnings.showwarning`` for the command line: one line on stderr."""
-    sys.stderr.write(f"{PROG}: warning: {message}\n")
+    one_line = printable(" ".join(str(message).split()))
+    sys.stderr.write(f"{PROG}: warning: {one_line}\n")
 
 
 def error(message: str) -> None:
-    """Print ``snpmeasure: error: ...`` on stderr, on one line."""
-    one_line = " ".join(str(message).split())
+    """Print ``snpmeasure: error: ...`` on stderr, on one line, with any control character
+    from an input shown escaped (``text.printable``)."""
+    one_line = printable(" ".join(str(message).split()))
     sys.stderr.write(f"{PROG}: error: {one_line}\n")
 
 

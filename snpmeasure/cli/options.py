@@ -88,8 +88,8 @@ VERBOSE = Opt("verbose", "-v", "--verbose", kind=FLAG,
               help="Print 'Calculated <MODE> guest measurement: <value>'.")
 JSON = Opt("json_output", "--json", kind=FLAG, help="Print JSON.")
 PRODUCT = Opt("product", "--product", metavar="Milan|Genoa|Turin",
-              help="Processor family for decoding TCB versions (default: from the report's CPUID "
-                   "fields or the VCEK).")
+              help="Product line, for reports that do not name it (version 2: default from the "
+                   "VCEK's productName); must agree with the report's CPUID fields.")
 REPORT_FILE = Opt("file", kind=ARGUMENT, metavar="FILE", required=True,
                   help="Report: binary, hex or base64.")
 
@@ -256,12 +256,35 @@ REPORT_SHOW = Command(
     (REPORT_FILE, JSON, PRODUCT), "report:run_show")
 
 REPORT_VERIFY = Command(
-    "verify", "Check a report: signature and AMD chain, and the expected measurement and "
-              "fields.\n\nExit codes: 0 verified, 6 does not match, 8 signature or chain "
-              "invalid, 4 malformed input.",
+    "verify", "Check a report: its signature and chain to a pinned AMD root, then the expected "
+              "measurement and fields.\n\nExit codes: 0 verified (the signature checked with "
+              "a VCEK/VLEK that chains to a trusted root, and every expectation met), 8 not "
+              "authenticated, 6 authentic but an expectation failed, 2 bad flags, 3 unreadable "
+              "file, 4 malformed input.",
     (REPORT_FILE,
-     Opt("vcek", "--vcek", metavar="CERT", help="VCEK or VLEK certificate (PEM or DER)."),
-     Opt("ca", "--ca", metavar="BUNDLE", help="AMD CA bundle: ASK (or ASVK) and ARK, PEM."),
+     Opt("vcek", "--vcek", metavar="CERT",
+         help="The VCEK or VLEK certificate (PEM or DER; a PEM bundle may also hold its "
+              "chain)."),
+     Opt("certs", "--certs", kind=MULTI, metavar="TABLE|DIR",
+         help="Certificates from the host: an extended-report certificate table (configfs-tsm "
+              "auxblob, as 'report get --certs-out' writes it) or a directory of "
+              "vcek/vlek/ask/asvk/ark .der or .pem files (snpguest's layout). Repeatable."),
+     Opt("ca", "--ca", kind=MULTI, metavar="BUNDLE",
+         help="More intermediate certificates (ASK or ASVK), PEM; they are used only if they "
+              "chain to a trusted root. Repeatable."),
+     Opt("trust_root", "--trust-root", kind=MULTI, metavar="ARK",
+         help="Trust this root (ARK-<product>) besides AMD's pinned roots: private test or "
+              "cloud hierarchies. Repeatable; named in the result."),
+     Opt("crl", "--crl", kind=MULTI, metavar="FILE",
+         help="AMD's CRL for the product (DER or PEM): signature, issuer and freshness are "
+              "checked, and the chain's intermediate must not be revoked. Repeatable."),
+     Opt("require_crl", "--require-crl", kind=FLAG,
+         help="Fail unless a current CRL from the chain's ARK was given."),
+     Opt("at", "--at", metavar="TIME",
+         help="Check certificate and CRL validity at this ISO 8601 time (default: now)."),
+     Opt("allow_masked_chip_id", "--allow-masked-chip-id", kind=FLAG,
+         help="Accept a report whose CHIP_ID is masked (all zero), which the VCEK's hwID "
+              "cannot then be compared with."),
      Opt("measurement", "--measurement", kind=MULTI, metavar="VALUE",
          help="An expected measurement (hex or base64); repeat for several."),
      Opt("manifest", "--manifest", metavar="FILE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..errors import ConfigError, SignatureError, VerificationError
+from .console import error
 from .values import parse_int
 
 EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
@@ -13,10 +14,12 @@ EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
 def _product(name: str | None) -> str | None:
     if name is None:
         return None
-    for known in ("Milan", "Genoa", "Turin"):
-        if known.lower() == name.strip().lower():
-            return known
-    raise ConfigError(f"--product {name!r} is not Milan, Genoa or Turin")
+    from ..abi.products import canonical_product
+
+    known = canonical_product(name)
+    if known is None:
+        raise ConfigError(f"--product {name!r} is not Milan, Genoa or Turin")
+    return known
 
 
 def parse_min_tcb(text: str) -> dict:
@@ -64,10 +67,12 @@ def run_show(values: dict) -> None:
 
 
 def run_verify(values: dict) -> int:
-    from ..attestation.verify import Expectations, verify_report
+    from ..attestation.verify import (Expectations, authenticity_failed, load_collateral,
+                                      parse_time, verify_report)
     from ..formats.encoding import parse_bytes_value, parse_id16, parse_measurement
     from ..formats.keys import key_digest, load_public_key
     from ..formats.report import load_report
+    from ..text import printable
 
     v = values
     report = load_report(v["file"])
@@ -99,7 +104,7 @@ def run_verify(values: dict) -> int:
         manifest=v["manifest"] or None,
         host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
         else None,
-        report_data=parse_bytes_value(v["report_data"], 64, "--report-data")
+        report_data=parse_bytes_value(v["report_data"], tuple(range(1, 65)), "--report-data")
         if v["report_data"] else None,
         id_key_digest=id_digest, author_key_digest=author_digest,
         family_id=parse_id16(v["family_id"], "--family-id") if v["family_id"] else None,
@@ -110,11 +115,29 @@ def run_verify(values: dict) -> int:
         deny_migrate_ma=v["deny_migrate_ma"], smt=smt,
         require_single_socket=v["require_single_socket"], min_abi=abi,
         vmpl=parse_int("--vmpl", v["vmpl"]))
-    result = verify_report(report, v["vcek"], v["ca"], expectations, _product(v["product"]))
+    collateral = load_collateral(
+        vcek=v["vcek"], ca=v["ca"] or (), certs=v["certs"] or (),
+        trust_roots=v["trust_root"] or (), crls=v["crl"] or (), require_crl=v["require_crl"],
+        at=parse_time(v["at"]) if v["at"] is not None else None,
+        product=_product(v["product"]), allow_masked_chip_id=v["allow_masked_chip_id"])
+    result = verify_report(report, collateral, expectations)
     if v["json_output"]:
         print(json.dumps(result.to_json(), indent=2))
     else:
         for check in result.checks:
-            print(f"{check.status.upper():<5} {check.name:<20} {check.detail}")
+            print(f"{check.status.upper():<5} {check.name:<24} {printable(check.detail)}")
+        anchor = result.authentication.anchor
+        if anchor is not None:
+            print(f"trust root: {printable(anchor.describe())}")
         print(f"result: {result.status}")
-    return EXIT_CODES[result.status]
+    code = EXIT_CODES[result.status]
+    if code:
+        import sys
+
+        failed = authenticity_failed(result) or [c for c in result.checks
+                                                 if c.status == "fail"]
+        what = "not authenticated" if result.status == "signature-invalid" else \
+            "does not meet the expectations"
+        sys.stdout.flush()
+        error(f"{v['file']}: {what}: " + "; ".join(f"{c.name}: {c.detail}" for c in failed[:3]))
+    return code

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..abi import report as L
 from ..abi.codec import codec
 from ..abi.policy import decode_policy
+from ..abi.products import UNKNOWN, product_from_cpuid, tcb_components
 from ..errors import FormatError
 from ..files import read_file
 from ..limits import MAX_SMALL_FILE
@@ -40,21 +41,25 @@ class AttestationReport:
 
     @property
     def product(self) -> str:
-        """Milan, Genoa or Turin from the CPUID fields (version 3+), else 'unknown'."""
+        """Milan, Genoa or Turin from the CPUID fields (version 3+), else 'unknown'
+        (``abi.products``: never a guessed name)."""
         if self.version < 3:
-            return "unknown"
-        family, model = self.fields["cpuid_fam_id"], self.fields["cpuid_mod_id"]
-        if family == 0x19:
-            return "Milan" if model < 0x10 else "Genoa"
-        if family == 0x1A:
-            return "Turin"
-        return f"family {family:#x}"
+            return UNKNOWN
+        return product_from_cpuid(self.fields["cpuid_fam_id"], self.fields["cpuid_mod_id"])
+
+    @property
+    def cpuid(self) -> str | None:
+        """The report's CPUID family/model/stepping as text (version 3+), for messages."""
+        if self.version < 3:
+            return None
+        f = self.fields
+        return (f"family {f['cpuid_fam_id']:#x} model {f['cpuid_mod_id']:#x} "
+                f"stepping {f['cpuid_step']:#x}")
 
     def tcb(self, value: int, product: str | None = None) -> dict:
-        layout = L.TCB_LAYOUT_TURIN if (product or self.product) == "Turin" \
-            else L.TCB_LAYOUT_MILAN_GENOA
-        raw = value.to_bytes(8, "little")
-        return {name: raw[index] for name, index in layout.items()}
+        """The components of a TCB_VERSION field, in the layout of ``product`` (default: the
+        report's own)."""
+        return tcb_components(value, product or self.product)
 
     def to_json(self, product: str | None = None) -> dict:
         f = self.fields
@@ -97,8 +102,6 @@ def parse_report(raw: bytes, path: str = "<report>") -> AttestationReport:
         raise FormatError(path, "key_info signing_key",
                           f"{(fields['key_info'] >> 2) & 7} is not VCEK (0), VLEK (1) or none (7)",
                           0x48)
-    if fields["key_info"] & 2 and any(fields["chip_id"]):
-        raise FormatError(path, "chip_id", "must be zero when mask_chip_key is set", 0x1A0)
     if fields["vmpl"] > 3:
         raise FormatError(path, "vmpl", f"{fields['vmpl']} is not 0..3", 0x30)
     return AttestationReport(bytes(raw), fields, path)
