@@ -20,7 +20,9 @@ RANKS = {
     "launch": 3,
     "engine": 4,
     "attestation": 5,
+    "evidence": 5,
     "analysis": 6,
+    "collateral": 6,
     "cli": 7,
     "__main__": 8,
 }

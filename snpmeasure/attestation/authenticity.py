@@ -55,7 +55,8 @@ class Collateral:
     endorsement: tuple = ()       # (cert, source) given as the VCEK/VLEK (--vcek)
     certificates: tuple = ()      # (cert, source) of any role: --ca, --certs, --cache
     trust_roots: tuple = ()       # (cert, source): --trust-root
-    crls: tuple = ()              # (crl, source)
+    crls: tuple = ()              # (crl, source) or (crl, source, optional): a stale optional
+                                  # CRL (the cache's) counts as none given, not as a failure
     require_crl: bool = False
     at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(
         datetime.timezone.utc))
@@ -420,8 +421,9 @@ def _chain(cert, kind, product, collateral, result) -> None:
 def _revocation(cert, intermediate, anchor, collateral, result) -> None:
     """CRLs issued by the anchor: signed by it, current, revoking neither certificate."""
     at = collateral.at
-    applicable, problems = [], []
-    for crl, source in collateral.crls:
+    applicable, problems, stale_optional = [], [], []
+    for crl, source, *rest in collateral.crls:
+        optional = bool(rest and rest[0])
         if crl.issuer != anchor.cert.subject:
             continue
         if not _crl_signed_by(crl, anchor.cert):
@@ -429,13 +431,15 @@ def _revocation(cert, intermediate, anchor, collateral, result) -> None:
                                            "but is not signed by the trusted ARK"))
             continue
         if at < crl.last_update_utc:
-            problems.append(("crl_not_yet_valid", f"the CRL {source} was issued "
-                             f"{_when(crl.last_update_utc)}, after {_when(at)}"))
+            (stale_optional if optional else problems).append(
+                ("crl_not_yet_valid", f"the CRL {source} was issued "
+                                      f"{_when(crl.last_update_utc)}, after {_when(at)}"))
             continue
         if crl.next_update_utc is None or at > crl.next_update_utc:
             when = "has no next update" if crl.next_update_utc is None \
                 else f"expired {_when(crl.next_update_utc)}"
-            problems.append(("crl_stale", f"the CRL {source} {when} (checked at {_when(at)})"))
+            (stale_optional if optional else problems).append(
+                ("crl_stale", f"the CRL {source} {when} (checked at {_when(at)})"))
             continue
         applicable.append((crl, source))
     if problems:
@@ -443,12 +447,16 @@ def _revocation(cert, intermediate, anchor, collateral, result) -> None:
         result.add(_bad("revocation", reason, "; ".join(d for _, d in problems)))
         return
     if not applicable:
+        stale = "; ".join(d for _, d in stale_optional)
         if collateral.require_crl:
-            result.add(_bad("revocation", "crl_missing", f"no current CRL from "
-                            f"{common_name(anchor.cert.subject)} was given (--require-crl)"))
+            result.add(_bad("revocation", stale_optional[0][0] if stale_optional
+                            else "crl_missing", f"no current CRL from "
+                            f"{common_name(anchor.cert.subject)} was given (--require-crl)"
+                            + (f": {stale}" if stale else "")))
         else:
-            result.add(Check("revocation", NOTE, "not checked: no CRL given (--crl; "
-                             "--require-crl makes this a failure)", AUTHENTICITY))
+            result.add(Check("revocation", NOTE, "not checked: " + (
+                f"{stale} (kds fetch refreshes it)" if stale else
+                "no CRL given (--crl; --require-crl makes this a failure)"), AUTHENTICITY))
         return
     for crl, source in applicable:
         for target in (intermediate, cert):

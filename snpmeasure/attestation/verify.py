@@ -110,7 +110,7 @@ def load_collateral(*, vcek: str | os.PathLike | None = None, ca=(), certs=(), c
                         for raw in host.crls]
     for found_certs, found_crls, source in cache:
         offered += [(cert, source) for cert in found_certs]
-        parsed_crls += [(crl, source) for crl in found_crls]
+        parsed_crls += [(crl, source, True) for crl in found_crls]  # stale: as if not given
     roots = []
     for path in trust_roots:
         loaded = load_certificates(path)

@@ -282,6 +282,9 @@ REPORT_VERIFY = Command(
          help="Fail unless a current CRL from the chain's ARK was given."),
      Opt("at", "--at", metavar="TIME",
          help="Check certificate and CRL validity at this ISO 8601 time (default: now)."),
+     Opt("cache", "--cache", metavar="DIR",
+         help="Look the VCEK, chain and CRL up in this store (filled by 'snpmeasure kds "
+              "fetch'), offline."),
      Opt("allow_masked_chip_id", "--allow-masked-chip-id", kind=FLAG,
          help="Accept a report whose CHIP_ID is masked (all zero), which the VCEK's hwID "
               "cannot then be compared with."),
@@ -292,7 +295,13 @@ REPORT_VERIFY = Command(
               "entries."),
      Opt("host_data", "--host-data", metavar="VALUE",
          help="Expected HOST_DATA (32 bytes, hex/base64)."),
-     Opt("report_data", "--report-data", metavar="VALUE", help="Expected REPORT_DATA (64 bytes)."),
+     Opt("report_data", "--report-data", metavar="VALUE",
+         help="Expected REPORT_DATA: 1 to 64 bytes, hex or base64; shorter values must be "
+              "followed by zeros."),
+     Opt("nonce_hex", "--nonce-hex", metavar="HEX",
+         help="The nonce the verifier chose: REPORT_DATA must be its SHA-512 (as 'report get "
+              "--nonce-hex' binds it)."),
+     Opt("nonce", "--nonce", metavar="FILE", help="As --nonce-hex, the nonce read from FILE."),
      Opt("id_key", "--id-key", metavar="KEY", help="Expected ID key (key or certificate file)."),
      Opt("author_key", "--author-key", metavar="KEY", help="Expected author key (key file)."),
      Opt("id_key_digest", "--id-key-digest", metavar="VALUE",
@@ -318,7 +327,56 @@ REPORT_VERIFY = Command(
      JSON.but(help="Print the checks as JSON.")),
     "report:run_verify")
 
+REPORT_GET = Command(
+    "get", "Get an attestation report inside an SEV-SNP guest (Linux configfs-tsm).",
+    (Opt("report_data", "--report-data", metavar="VALUE",
+         help="REPORT_DATA: 1 to 64 bytes, hex or base64, zero-padded to 64."),
+     Opt("nonce_hex", "--nonce-hex", metavar="HEX",
+         help="A verifier's nonce in hex: REPORT_DATA is its SHA-512."),
+     Opt("nonce", "--nonce", metavar="FILE", help="As --nonce-hex, the nonce read from FILE."),
+     Opt("vmpl", "--vmpl", metavar="N",
+         help="Privilege level (VMPL 0-3) of the request (configfs-tsm privlevel)."),
+     Opt("output", "-o", "--output", metavar="FILE",
+         help="Write the report here (default: stdout, in hex)."),
+     Opt("output_format", "--output-format", metavar="binary|hex|base64",
+         help="Report encoding: binary (the default with -o), hex or base64."),
+     Opt("certs_out", "--certs-out", metavar="FILE",
+         help="Also write the host's certificate table (the extended report's auxblob) here, "
+              "when the host supplies one; 'report verify --certs' reads it."),
+     Opt("configfs", "--configfs", metavar="DIR", default="/sys/kernel/config/tsm/report",
+         help="The configfs-tsm report directory."),
+     FORCE),
+    "evidence:run_get")
+
+KDS_URL_OPT = Opt("kds_url", "--kds-url", metavar="URL", default="https://kdsintf.amd.com",
+                  help="AMD's Key Distribution Service, or a mirror of it.")
+KDS_PRODUCT = PRODUCT.but(help="Product line, for version 2 reports (which carry no CPUID).")
+
+KDS_URL_CMD = Command(
+    "url", "Print the KDS addresses of a report's VCEK, certificate chain and CRL (no network).",
+    (REPORT_FILE, KDS_PRODUCT, KDS_URL_OPT, JSON),
+    "kds:run_url")
+
+KDS_FETCH = Command(
+    "fetch", "Download a report's VCEK, certificate chain and CRL from KDS into a cache, "
+             "verified against AMD's pinned roots; reuse what the cache holds.",
+    (REPORT_FILE,
+     Opt("cache", "--cache", metavar="DIR", required=True,
+         help="The cache directory (created if missing; layout in docs/node-admission.md)."),
+     KDS_PRODUCT, KDS_URL_OPT,
+     Opt("trust_root", "--trust-root", kind=MULTI, metavar="ARK",
+         help="Also trust this root for the fetched chain (private mirrors and tests)."),
+     Opt("timeout", "--timeout", metavar="SECONDS", default="30",
+         help="Timeout of each request."),
+     Opt("retries", "--retries", metavar="N", default="4",
+         help="Retries after HTTP 429 or 5xx (bounded exponential backoff, honouring "
+              "Retry-After up to 60 s)."),
+     JSON),
+    "kds:run_fetch")
+
 COMMANDS = (MEASURE, ID_BLOCK, SNP_CREATE_ID_BLOCK, KEY_DIGEST, MANIFEST, EXPLAIN, FIND, INSPECT,
             IGVM)
-GROUPS = {"report": ("Decode and verify SEV-SNP attestation reports, offline.",
-                     (REPORT_SHOW, REPORT_VERIFY))}
+GROUPS = {"report": ("Get, decode and verify SEV-SNP attestation reports.",
+                     (REPORT_GET, REPORT_SHOW, REPORT_VERIFY)),
+          "kds": ("AMD's Key Distribution Service: certificate addresses, and a verified local "
+                  "cache.", (KDS_URL_CMD, KDS_FETCH))}

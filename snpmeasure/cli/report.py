@@ -5,6 +5,7 @@ import json
 
 from ..errors import ConfigError, SignatureError, VerificationError
 from .console import error
+from .evidence import report_data_from
 from .values import parse_int
 
 EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
@@ -66,6 +67,20 @@ def run_show(values: dict) -> None:
         print(describe(report, product))
 
 
+def _v2_product(values: dict, report) -> str:
+    """The product of a version 2 report for a cache lookup: named by the --vcek or --certs
+    certificate (which verification then checks), else --product is needed."""
+    from ..errors import ConfigError
+    from ..formats.certificates import certificate_product, load_certificates
+
+    for path in [values["vcek"]] if values["vcek"] else []:
+        for cert in load_certificates(path):
+            if certificate_product(cert):
+                return certificate_product(cert)
+    raise ConfigError(f"{values['file']}: a version 2 report carries no CPUID; give --product "
+                      "to look it up in --cache")
+
+
 def run_verify(values: dict) -> int:
     from ..attestation.verify import (Expectations, authenticity_failed, load_collateral,
                                       parse_time, verify_report)
@@ -104,8 +119,7 @@ def run_verify(values: dict) -> int:
         manifest=v["manifest"] or None,
         host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
         else None,
-        report_data=parse_bytes_value(v["report_data"], tuple(range(1, 65)), "--report-data")
-        if v["report_data"] else None,
+        report_data=report_data_from(v, required=False),
         id_key_digest=id_digest, author_key_digest=author_digest,
         family_id=parse_id16(v["family_id"], "--family-id") if v["family_id"] else None,
         image_id=parse_id16(v["image_id"], "--image-id") if v["image_id"] else None,
@@ -115,8 +129,14 @@ def run_verify(values: dict) -> int:
         deny_migrate_ma=v["deny_migrate_ma"], smt=smt,
         require_single_socket=v["require_single_socket"], min_abi=abi,
         vmpl=parse_int("--vmpl", v["vmpl"]))
+    cache = ()
+    if v["cache"] is not None:
+        from ..collateral.cache import lookup
+        cache = (lookup(v["cache"], report, _product(v["product"])
+                        or (report.product if report.version >= 3 else None)
+                        or _v2_product(v, report)),)
     collateral = load_collateral(
-        vcek=v["vcek"], ca=v["ca"] or (), certs=v["certs"] or (),
+        vcek=v["vcek"], ca=v["ca"] or (), certs=v["certs"] or (), cache=cache,
         trust_roots=v["trust_root"] or (), crls=v["crl"] or (), require_crl=v["require_crl"],
         at=parse_time(v["at"]) if v["at"] is not None else None,
         product=_product(v["product"]), allow_masked_chip_id=v["allow_masked_chip_id"])

@@ -26,6 +26,19 @@ def parse_bytes_value(text: str, size: int | tuple, flag: str) -> bytes:
     return raw
 
 
+def nonce_report_data(nonce: bytes) -> bytes:
+    """The 64-byte REPORT_DATA that binds a verifier's nonce: SHA-512 of the nonce's bytes (the
+    rule ``report get --nonce`` and ``report verify --nonce`` share; docs/node-admission.md)."""
+    import hashlib
+
+    return hashlib.sha512(nonce).digest()
+
+
+def parse_report_data(text: str, flag: str = "--report-data") -> bytes:
+    """REPORT_DATA given as 1 to 64 bytes of hex or base64 (zero-padded to 64 by callers)."""
+    return parse_bytes_value(text, tuple(range(1, 65)), flag)
+
+
 def parse_measurement(text: str, flag: str = "--measurement") -> bytes:
     """An observed measurement: 48 bytes (SNP) or 32 bytes (SEV, SEV-ES), hex or base64."""
     return parse_bytes_value(text, (48, 32), flag)

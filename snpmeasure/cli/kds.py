@@ -1,0 +1,47 @@
+"""``snpmeasure kds url|fetch``: AMD's KDS addresses of a report's certificates, and the cache."""
+from __future__ import annotations
+
+import json
+
+from ..errors import ConfigError
+from .report import _product
+from .values import parse_int
+
+
+def run_url(values: dict) -> None:
+    from ..collateral.kds import kds_urls
+    from ..formats.report import load_report
+
+    urls = kds_urls(load_report(values["file"]), _product(values["product"]),
+                    values["kds_url"])
+    if values["json_output"]:
+        print(json.dumps(urls.to_json(), indent=2))
+        return
+    for url in (urls.vcek, urls.cert_chain, urls.crl):
+        if url is not None:
+            print(url)
+
+
+def run_fetch(values: dict) -> None:
+    from ..collateral.fetch import HttpClient, fetch
+    from ..formats.certificates import load_certificates
+    from ..formats.report import load_report
+
+    timeout = parse_int("--timeout", values["timeout"])
+    retries = parse_int("--retries", values["retries"])
+    if not 1 <= timeout <= 600:
+        raise ConfigError(f"--timeout {timeout} is outside 1..600 seconds")
+    if not 0 <= retries <= 10:
+        raise ConfigError(f"--retries {retries} is outside 0..10")
+    roots = []
+    for path in values["trust_root"] or ():
+        roots += load_certificates(path)
+    result = fetch(load_report(values["file"]), values["cache"],
+                   product=_product(values["product"]), base=values["kds_url"],
+                   client=HttpClient(timeout=timeout, attempts=retries + 1), trust_roots=roots)
+    if values["json_output"]:
+        print(json.dumps([{"item": item, "path": path, "state": state}
+                          for item, path, state in result.items], indent=2))
+        return
+    for item, path, state in result.items:
+        print(f"{item:<10} {state:<8} {path}" if path else f"{item:<10} {state}")

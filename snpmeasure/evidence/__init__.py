@@ -1,0 +1,1 @@
+"""Evidence from inside a guest: attestation reports requested through Linux configfs-tsm."""
