@@ -61,6 +61,15 @@ class UnsupportedError(SnpMeasureError):
     exit_code = 5
 
 
+class HostRuleError(UnsupportedError):
+    """The host stack (QEMU, KVM, the cloud) refuses the launch; ``rule`` names the rule in
+    ``launch.hoststack.RULES``."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(message)
+
+
 class VerificationError(SnpMeasureError):
     """A signature, digest or expectation did not verify."""
 
@@ -86,3 +95,12 @@ class OutputError(SnpMeasureError):
 
 class SnpMeasureWarning(UserWarning):
     """Something a real launch accepts but the user should know about (shown on stderr by the CLI)."""
+
+
+class HostRuleWarning(SnpMeasureWarning):
+    """A host rule was skipped (``--no-host-checks``): the launch measured is one the modelled
+    host stack refuses."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(message)

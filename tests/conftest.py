@@ -27,3 +27,14 @@ def empty_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("empty") / "empty"
     path.write_bytes(b"")
     return path
+
+
+@pytest.fixture(scope="session")
+def bzimage(tmp_path_factory):
+    """The smallest kernel QEMU loads as a bzImage: the boot protocol's "HdrS" magic at 0x202
+    (Linux Documentation/arch/x86/boot.rst; QEMU hw/i386/x86-common.c x86_load_linux())."""
+    path = tmp_path_factory.mktemp("bzimage") / "vmlinuz"
+    image = bytearray(0x1000)
+    image[0x202:0x206] = b"HdrS"
+    path.write_bytes(bytes(image))
+    return path

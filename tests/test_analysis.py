@@ -27,7 +27,7 @@ def test_manifest_entries_equal_the_peer_and_measure(capsys, empty_file):
                             "--vcpu-type", "EPYC-v4,EPYC-Milan,EPYC-Genoa-v2,EPYC-Turin",
                             "--vmm-type", "all", "--guest-features", "0x1,0x21",
                             "--legacy-vm-type", "on,off", "--kernel", str(empty_file),
-                            "--append", "console=ttyS0"])
+                            "--append", "console=ttyS0", "--no-host-checks"])
     check(doc, SCHEMA)
     entries = doc["measurements"]
     # QEMU: 4 types x 2 features x 2 legacy; ec2/gce: 4 types x 2 features (legacy n/a); x 9
@@ -35,12 +35,14 @@ def test_manifest_entries_equal_the_peer_and_measure(capsys, empty_file):
     assert doc["cmdline_sha256"] == __import__("hashlib").sha256(b"console=ttyS0\x00").hexdigest()
     rng = random.Random(4)
     for entry in rng.sample(entries, 25):
-        peer_ok = entry["legacy_vm_type"] in (False, None)
+        # the peer measures GCE's VMSAs at the Milan address whatever the product
+        peer_ok = entry["legacy_vm_type"] in (False, None) and not (
+            entry["vmm_type"] == "gce" and entry["vcpu_type"].startswith("EPYC-Genoa"))
         config = MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=entry["vcpus"],
                                    vcpu_type=entry["vcpu_type"], vmm_type=entry["vmm_type"],
                                    guest_features=int(entry["guest_features"], 16),
                                    legacy_vm_type=entry["legacy_vm_type"], kernel=empty_file,
-                                   append="console=ttyS0")
+                                   append="console=ttyS0", host_checks=False)
         assert measure(config).hex == entry["measurement"]
         if peer_ok:
             peer = peer_measure("snp", OVMF, vcpus=entry["vcpus"],
@@ -101,13 +103,13 @@ def test_manifest_bad_lists(capsys, args, words):
     assert out == "" and words in err and err.count("\n") == 1
 
 
-def test_explain_final_digest_and_page_count(capsys, empty_file):
+def test_explain_final_digest_and_page_count(capsys, bzimage):
     args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "3", "--vcpu-type",
-            "EPYC-Milan", "--kernel", str(empty_file), "--json"]
+            "EPYC-Milan", "--kernel", str(bzimage), "--json"]
     assert main(args) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = measure(MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=3, vcpu_type="EPYC-Milan",
-                                         kernel=empty_file))
+                                         kernel=bzimage))
     assert lines[-1]["digest"] == expected.hex
     # 1024 firmware pages + sections (9+3+1+1+1+31+1 pages) + 3 VMSAs
     assert len(lines) == 1024 + 47 + 3
@@ -133,9 +135,9 @@ def test_explain_sev_modes_end_in_the_measurement(capsys):
 @pytest.mark.parametrize("extra,words", [
     ("--vcpu-type EPYC-Milan", "VMSA of vCPU 0: rdx 0x800f12 -> 0xa00f11"),
     ("--guest-features 0x21", "sev_features 0x1 -> 0x21"),
-    ("--legacy-vm-type", "mxcsr 0x1f80 -> 0x0"),
+    ("--legacy-vm-type --no-host-checks", "mxcsr 0x1f80 -> 0x0"),
     ("--vcpus 3", "1 more update(s): VMSA of vCPU 2"),
-    ("--vmm-type gce", "metadata section 0"),
+    ("--vmm-type gce --vcpu-type EPYC-Milan", "metadata section 0"),
 ])
 def test_explain_compare_names_the_difference(capsys, extra, words):
     args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC",
@@ -152,18 +154,28 @@ def test_explain_compare_equal_configurations(capsys):
     assert json.loads(capsys.readouterr().out)["equal"] is True
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_find_names_hidden_configurations(capsys, seed):
+    """Seeds 0-3: launches the host accepts, found by a default search. Seeds 4-7: launches
+    only a patched stack runs (odd feature bits, a legacy SNP VM type), found with
+    --no-host-checks, which names the host rule each match breaks."""
     rng = random.Random(seed)
+    checks = seed < 4
     vmm = rng.choice(["QEMU", "QEMU", "ec2", "gce"])
+    cpu_types = [t for t in CPU_TYPES if "Milan" in t or "Genoa" in t] if vmm == "gce" \
+        else CPU_TYPES
+    if checks:
+        features = rng.choice([0x1, 0x21, 0x201, 0x221])
+    else:
+        features = rng.choice([0x1 | 1 << rng.randint(1, 63), 0x21 ^ 1 << rng.randint(1, 63)])
     config = dict(mode="snp", ovmf=OVMF, vcpus=rng.randint(1, 96),
-                  vcpu_type=rng.choice(CPU_TYPES), vmm_type=vmm,
-                  guest_features=rng.choice([0x1, 0x21, 0x1 | 1 << rng.randint(1, 63)]))
+                  vcpu_type=rng.choice(cpu_types), vmm_type=vmm, guest_features=features,
+                  host_checks=checks)
     if vmm == "QEMU":
-        config["legacy_vm_type"] = rng.random() < 0.5
+        config["legacy_vm_type"] = False if checks else rng.random() < 0.5
     target = measure(MeasurementConfig(**config)).hex
     doc = run_json(capsys, ["find", "--ovmf", OVMF, "--measurement", target, "--json",
-                            "--max-vcpus", "96"])
+                            "--max-vcpus", "96"] + ([] if checks else ["--no-host-checks"]))
     assert doc["matches"], config
     hit = doc["matches"][0]
     assert (hit["vcpus"], hit["vmm_type"]) == (config["vcpus"], vmm)
@@ -171,6 +183,11 @@ def test_find_names_hidden_configurations(capsys, seed):
     if vmm == "QEMU":
         assert config["vcpu_type"] in hit["vcpu_types"]
         assert hit["legacy_vm_type"] == config["legacy_vm_type"]
+    if vmm == "gce":  # the product is what matters
+        assert hit["vcpu_types"][0][:10] == config["vcpu_type"][:10]
+    broken = None if checks else \
+        "legacy-option" if config.get("legacy_vm_type") else "sev-features"
+    assert hit["host_rule_broken"] == broken
 
 
 def test_find_from_a_report_file(tmp_path, capsys):

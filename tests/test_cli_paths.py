@@ -18,7 +18,8 @@ OVMF = str(SAMPLES / "OVMF.amdsev.fd")
 SUFFIX = str(DATA / "ovmf_AmdSev_suffix.bin")
 SVSM = str(DATA / "svsm.bin")
 SVSM_OVMF = str(DATA / "svsm_ovmf.fd")
-SNP = ["--mode", "snp", "--ovmf", SUFFIX]
+SNP = ["--mode", "snp", "--ovmf", OVMF]
+NO_CHECKS = ["--no-host-checks"]  # a 4 KiB firmware excerpt or a non-bzImage kernel
 
 VALID = [
     SNP + ["--vcpus", "2", "--vcpu-type", "EPYC-Milan"],
@@ -27,25 +28,32 @@ VALID = [
            "--verbose"],
     SNP + ["--vcpus", "2", "--vmm-type", "ec2"],
     SNP + ["--vcpus", "2", "--vmm-type", "GCE", "--guest-features", "0x21"],
-    SNP + ["--vcpus", "2", "--vcpu-type", "epyc", "--legacy-vm-type"],
-    SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--no-legacy-vm-type", "--legacy-vm-type"],
+    SNP + ["--vcpus", "2", "--vcpu-type", "epyc", "--legacy-vm-type"] + NO_CHECKS,
+    SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--no-legacy-vm-type", "--legacy-vm-type",
+           "--no-host-checks"],
     SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--kernel", SUFFIX, "--initrd", SUFFIX,
-           "--append", "console=ttyS0 a=b"],
+           "--append", "console=ttyS0 a=b", "--no-host-checks"],
+    ["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--ovmf", OVMF,
+     "--no-legacy-vm-type", "--qemu-version", "9.1"],
+    SNP + ["--vcpus", "2", "--vcpu-sig", "0xa10f11", "--vmm-type", "gce", "--debug-swap"],
+    SNP + ["--vcpus", "2", "--vcpu-type", "EPYC-Turin", "--secure-tsc", "--qemu-version",
+           "10.1.3"],
     SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--vmsa-dir", "out", "--force"],
     SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--dump-vmsa"],
-    ["--mode", "snp:ovmf-hash", "--ovmf", SUFFIX],
-    ["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf", SUFFIX,
+    ["--mode", "snp:ovmf-hash", "--ovmf", OVMF],
+    ["--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC-v4", "--ovmf", SUFFIX, "--no-host-checks",
      "--snp-ovmf-hash", "086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff8c"
                         "374c2a55c467a50da6d466b74"],
     ["--mode", "seves", "--vcpus", "2", "--vcpu-type", "EPYC-Rome", "--ovmf", OVMF],
-    ["--mode", "sev", "--ovmf", OVMF, "--kernel", SUFFIX],
+    ["--mode", "sev", "--ovmf", OVMF, "--kernel", SUFFIX, "--no-host-checks"],
     ["--mode", "snp:svsm", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", SVSM_OVMF, "--svsm", SVSM,
      "--vars-size", "540672"],
     ["--mode", "snp:svsm", "--vcpus", "1", "--vcpu-sig", "1", "--ovmf", SVSM_OVMF, "--svsm", SVSM,
      "--vars-file", SVSM],
     # = joined, repeated (the last wins), options in any order
-    ["--mode=snp", f"--ovmf={SUFFIX}", "--vcpus=4", "--vcpu-type=EPYC", "--vcpus=2"],
-    ["--append=a=b", "--kernel", SUFFIX, "--vcpus", "1", "--vcpu-type", "EPYC"] + SNP,
+    ["--mode=snp", f"--ovmf={OVMF}", "--vcpus=4", "--vcpu-type=EPYC", "--vcpus=2"],
+    ["--append=a=b", "--kernel", SUFFIX, "--vcpus", "1", "--vcpu-type", "EPYC"] + SNP
+    + NO_CHECKS,
     SNP + ["--vcpus", "2", "--vcpu-type", "EPYC", "--vcpu-type", "EPYC-Genoa"],
 ]
 

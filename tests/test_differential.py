@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from oracle import PEER_CPU_TYPES, peer_measure, tempdir, write_temp
 
 from snpmeasure import CPU_TYPES, MeasurementConfig, measure
-from snpmeasure.launch.cpu import CPU_MODELS, cpu_signature
+from snpmeasure.abi.products import product_from_cpuid
+from snpmeasure.launch.cpu import CPU_MODELS, cpu_signature, decode_signature
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -130,8 +131,23 @@ def run_both(image: bytes, cfg: dict):
         ours = measure(MeasurementConfig(
             mode=mode, ovmf=ovmf, vcpus=cfg["vcpus"], vmm_type=cfg["vmm"], kernel=kernel,
             initrd=initrd, append=append, guest_features=cfg["guest_features"],
-            snp_ovmf_hash=seed, **_ours_kwargs(cfg["cpu"])))
+            snp_ovmf_hash=seed, **peer_flags(cfg)))
         return peer, ours
+
+
+def peer_flags(cfg) -> dict:
+    """The flags that select the peer's model: no host checks (its inputs are synthetic and
+    include launches QEMU refuses), KVM_SEV_INIT2 for SEV-ES (legacy-vm-type=off), and on GCE a
+    Milan CPU (the peer measures VMSAs at 0xFFFFFFFFF000 whatever the product; GCE's VMSAs do
+    not otherwise depend on the CPU)."""
+    flags = {"host_checks": False, **_ours_kwargs(cfg["cpu"])}
+    if cfg["mode"] == "seves" and cfg["vmm"] == "QEMU":
+        flags["legacy_vm_type"] = False
+    if cfg["vmm"] == "gce" and cfg["mode"] in ("seves", "snp"):
+        family, model, _ = decode_signature(_sig_of(cfg["cpu"]))
+        if product_from_cpuid(family, model) == "Genoa":
+            flags = {"host_checks": False, "vcpu_type": "EPYC-Milan"}
+    return flags
 
 
 @SETTINGS

@@ -130,32 +130,32 @@ def test_overlapping_sections():
     assert "overlaps section 0" in err.reason
 
 
-def test_kernel_without_kernel_hashes_section(tmp_path, empty_file):
+def test_kernel_without_kernel_hashes_section(tmp_path, bzimage):
     image = FirmwareSpec(sections=[(0x800000, PAGE, 1)]).build()
     with pytest.raises(UnsupportedError, match="SNP_KERNEL_HASHES"):
-        measure_image(tmp_path, image, kernel=empty_file)
+        measure_image(tmp_path, image, kernel=bzimage)
 
 
-def test_kernel_without_hash_table_block(tmp_path, empty_file):
+def test_kernel_without_hash_table_block(tmp_path, bzimage):
     image = FirmwareSpec(hash_table=None).build()
     with pytest.raises(UnsupportedError, match="no SEV hash-table block"):
-        measure_image(tmp_path, image, kernel=empty_file)
+        measure_image(tmp_path, image, kernel=bzimage)
 
 
 @pytest.mark.parametrize("block", [(0, 0x400), (0x810C00, 0x40)])
-def test_kernel_with_unusable_hash_table_block(tmp_path, empty_file, block):
+def test_kernel_with_unusable_hash_table_block(tmp_path, bzimage, block):
     image = FirmwareSpec(hash_table=block).build()
     with pytest.raises(UnsupportedError, match="unusable"):
-        measure_image(tmp_path, image, kernel=empty_file)
+        measure_image(tmp_path, image, kernel=bzimage)
     with pytest.raises(UnsupportedError):
-        measure_image(tmp_path, image, kernel=empty_file, mode="sev")
+        measure_image(tmp_path, image, kernel=bzimage, mode="sev")
 
 
 @pytest.mark.parametrize("base", [0x80F000, 0x810F80, 0x811000, 0x900000])
-def test_hash_table_outside_first_page_of_its_section(tmp_path, empty_file, base):
+def test_hash_table_outside_first_page_of_its_section(tmp_path, bzimage, base):
     image = FirmwareSpec(hash_table=(base, 0x400)).build()
     with pytest.raises(UnsupportedError, match="first page"):
-        measure_image(tmp_path, image, kernel=empty_file)
+        measure_image(tmp_path, image, kernel=bzimage)
     # without a kernel the table is not used, and the launch is fine
     assert len(measure_image(tmp_path, image).digest) == 48
 
@@ -204,10 +204,10 @@ def test_unknown_section_type_qemu_warns_and_measures_zero_pages(tmp_path):
 def test_unknown_section_type_refused_for_ec2_and_gce(tmp_path, vmm):
     image = FirmwareSpec(sections=[(0x800000, PAGE, 0x77)]).build()
     with pytest.raises(UnsupportedError, match="0x77"):
-        measure_image(tmp_path, image, vmm_type=vmm)
+        measure_image(tmp_path, image, vmm_type=vmm, vcpu_type="EPYC-Milan")
 
 
-def test_multi_page_kernel_hashes_section_measures_every_page(tmp_path, empty_file):
+def test_multi_page_kernel_hashes_section_measures_every_page(tmp_path, bzimage):
     """Pages after the first are NORMAL zero pages (QEMU zeroes the whole section)."""
     from snpmeasure import SnpLaunchDigest
     from snpmeasure.abi.snp import PageType
@@ -217,7 +217,7 @@ def test_multi_page_kernel_hashes_section_measures_every_page(tmp_path, empty_fi
     path = tmp_path / "fw.fd"
     path.write_bytes(image)
     config = MeasurementConfig(mode="snp", ovmf=path, vcpus=1, vcpu_type="EPYC",
-                               kernel=empty_file)
+                               kernel=bzimage)
     inputs = load_inputs(config)
     updates = [u for u in snp_plan(inputs, vmsa_pages(inputs)) if u.gpa in
                (0x810000, 0x811000, 0x812000)]
@@ -229,9 +229,9 @@ def test_multi_page_kernel_hashes_section_measures_every_page(tmp_path, empty_fi
     assert replayed == measure(config).digest
 
 
-def test_real_sample_without_kernel_hashes_refuses_kernel(empty_file):
+def test_real_sample_without_kernel_hashes_refuses_kernel(bzimage):
     config = MeasurementConfig(mode="snp", ovmf=DATA / "ovmf_OvmfX64_suffix.bin", vcpus=1,
-                               vcpu_type="EPYC", kernel=empty_file)
+                               vcpu_type="EPYC", kernel=bzimage)
     with pytest.raises(UnsupportedError):
         measure(config)
 

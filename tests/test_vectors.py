@@ -27,6 +27,9 @@ def config_of(case, empty_file, **extra):
         kw["append"] = case["append"]
     if "guest_features" in case:
         kw["guest_features"] = int(case["guest_features"], 16)
+    for name in ("host_checks", "legacy_vm_type"):
+        if name in case:
+            kw[name] = case[name]
     kw.update(extra)
     return MeasurementConfig(**kw)
 
@@ -44,6 +47,10 @@ def cli_args(case, empty_file):
         args += ["--append", case["append"]]
     if "guest_features" in case:
         args += ["--guest-features", case["guest_features"]]
+    if case.get("host_checks") is False:
+        args.append("--no-host-checks")
+    if case.get("legacy_vm_type") is False:
+        args.append("--no-legacy-vm-type")
     return args
 
 
@@ -61,7 +68,10 @@ def test_cli_prints_published_value(case, empty_file, capsys):
     assert main(cli_args(case, empty_file)) == 0
     out, err = capsys.readouterr()
     assert out == case["expected"] + "\n"
-    assert err == ""
+    if case.get("host_checks") is False:
+        assert err.startswith("snpmeasure: warning: host check ")
+    else:
+        assert err == ""
 
 
 def test_cli_base64_published_value(empty_file, capsys):

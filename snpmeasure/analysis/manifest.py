@@ -51,9 +51,13 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
     for value in guest_features:
         if not 0 <= value < 1 << 64:
             raise ConfigError(f"--guest-features {value:#x} does not fit in 64 bits")
+    cpus = cpus or [(None, None)]
+    # bounded before anything is validated or measured: every combination counts
+    check_matrix_size(len(vmm_types) * len(cpus) * len(guest_features) * len(legacy)
+                      * len(vcpu_counts or [1]))
     matrix = Matrix(base)
-    variants = expand_variants(base, vmm_types, cpus or [(None, None)], guest_features, legacy)
-    check_matrix_size(len(variants) * len(vcpu_counts or [1]))
+    variants = expand_variants(base, vmm_types, cpus, guest_features, legacy,
+                               firmware=matrix.inputs.firmware)
     entries = [entry.to_json() for variant in variants
                for entry in matrix.measure(variant, vcpu_counts or [1])]
     if mode.value == "sev":

@@ -14,11 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from ..engine.measure import replay_parts
 from ..engine.sev import SevLaunchDigest
 from ..engine.snp import SnpLaunchDigest
-from ..errors import ConfigError
+from ..errors import ConfigError, HostRuleError
+from ..formats.firmware import Firmware
 from ..launch.config import MeasurementConfig, Mode
-from ..launch.ovmf import LaunchInputs, load_inputs, sev_blobs, snp_plan_parts, snp_seed, vmsa_pages
+from ..launch.ovmf import (LaunchInputs, check_firmware_size, load_inputs, sev_blobs,
+                           snp_plan_parts, snp_seed, vmsa_pages)
 from ..launch.plan import VMSA_STEP, vmsa_updates
 from ..launch.profiles import profile_named
+from ..limits import MAX_MATRIX_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,15 @@ class MatrixEntry:
 
 
 def variant_config(base: MeasurementConfig, variant: Variant, vcpus: int | None) -> MeasurementConfig:
-    """``base`` with ``variant`` applied (validated like any configuration)."""
+    """``base`` with ``variant`` applied (validated like any configuration, host rules
+    included; the QEMU release applies to QEMU variants only)."""
+    vmm_type = variant.vmm_type or base.vmm_type
     return base.replace(
-        vmm_type=variant.vmm_type or base.vmm_type, vcpu_type=variant.vcpu_type,
+        vmm_type=vmm_type, vcpu_type=variant.vcpu_type,
         vcpu_sig=None if variant.vcpu_type else variant.vcpu_sig, vcpu_family=None,
         vcpu_model=None, vcpu_stepping=None, guest_features=variant.guest_features,
-        legacy_vm_type=variant.legacy_vm_type, vcpus=vcpus)
+        legacy_vm_type=variant.legacy_vm_type, vcpus=vcpus,
+        qemu_version=base.qemu_version if profile_named(vmm_type).is_qemu else None)
 
 
 class Matrix:
@@ -121,7 +127,8 @@ class Matrix:
         if mode.is_snp:
             running = self._snp_prefix(config).copy()
             # vCPU N's update is the AP's for every N > 1: hash each distinct page once
-            updates = [(u.page_type, u.gpa, self._vmsa_hash(u.data)) for u in vmsa_updates(pages)]
+            updates = [(u.page_type, u.gpa, self._vmsa_hash(u.data))
+                       for u in vmsa_updates(pages, config.vmsa_gpa)]
             for count in range(1, wanted[-1] + 1):
                 running.extend(*updates[min(count, len(updates)) - 1])
                 if count in wanted:
@@ -138,34 +145,51 @@ class Matrix:
 
 def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                     cpus: Iterable[tuple[str | None, int | None]], guest_features: Iterable[int],
-                    legacy: Iterable[bool | None]) -> list[Variant]:
+                    legacy: Iterable[bool | None], *, firmware: Firmware | None = None,
+                    refused: dict[str, int] | None = None) -> list[Variant]:
     """Every combination, in the order given (VMM, CPU, guest features, legacy), each validated.
 
-    Choices that do not enter the measurement collapse: ``legacy_vm_type`` to None where it does
-    not apply, guest features to 0 for SEV-ES (its VMSAs carry none), and everything for SEV.
+    Choices that do not enter the measurement collapse: ``legacy_vm_type`` to the value the
+    host stack uses (None where it does not apply), guest features to 0 for SEV-ES (its VMSAs
+    carry none), and everything for SEV. With ``firmware``, the firmware-size rule is applied to
+    each variant too (it depends on the VM type). With ``refused`` (a dict), combinations the
+    host stack refuses are left out and counted there by rule instead of raising.
     """
     if base.mode is Mode.SEV:
         return [Variant(None, None, None, 0, None)]
     out: list[Variant] = []
     seen: set[Variant] = set()
-    cpus = list(cpus)
-    guest_features = list(guest_features)
-    legacy = list(legacy)
+    vmm_types, cpus = list(vmm_types), list(cpus)
+    guest_features, legacy = list(guest_features), list(legacy)
+    combinations = len(vmm_types) * len(cpus) * len(guest_features) * len(legacy)
+    if combinations > MAX_MATRIX_ENTRIES:  # bounded before any is validated
+        raise ConfigError(f"{combinations} combinations exceed the limit of "
+                          f"{MAX_MATRIX_ENTRIES}; narrow the lists")
     for vmm in vmm_types:
         profile = profile_named(vmm)
+        applies = base.mode.has_vmsa and profile.has_legacy_vm_type
         for vcpu_type, vcpu_sig in cpus:
             for features in guest_features:
                 for leg in legacy:
-                    applies = base.mode.has_vmsa and profile.has_legacy_vm_type
                     variant = Variant(
                         vmm_type=profile.name,
                         vcpu_type=vcpu_type,
                         vcpu_sig=vcpu_sig,
                         guest_features=features if base.mode.is_snp else 0,
-                        legacy_vm_type=(leg if leg is not None
-                                        else base.mode is Mode.SNP_SVSM) if applies else None,
+                        legacy_vm_type=leg if applies else None,
                     )
-                    config = variant_config(base, variant, 1 if base.vcpus else None)
+                    try:
+                        config = variant_config(base, variant, 1 if base.vcpus else None)
+                        if firmware is not None:
+                            check_firmware_size(config, firmware)
+                    except HostRuleError as exc:
+                        if refused is None:
+                            raise
+                        refused[exc.rule] = refused.get(exc.rule, 0) + 1
+                        continue
+                    if applies:
+                        variant = dataclasses.replace(
+                            variant, legacy_vm_type=config.effective_legacy_vm_type)
                     if config.vcpu_sig is not None and variant.vcpu_sig is None \
                             and profile.needs_vcpu_signature:
                         variant = dataclasses.replace(variant, vcpu_sig=config.vcpu_sig)

@@ -4,16 +4,19 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import warnings
 
 from ..errors import ConfigError, VerificationError
 from ..limits import MAX_VCPUS
-from .values import bool_list, cpu_choices, int_list, launch_config, parse_int, vmm_type_list
+from .values import (bool_list, cpu_choices, int_list, launch_config, named_features,
+                     parse_int, vmm_type_list)
 
 
-def _list_config(values: dict, mode: str, vmm_type: str = "QEMU", vcpus: int | None = 1):
+def _list_config(values: dict, mode: str, vcpus: int | None = 1):
     """The base configuration of a command whose vCPU options are lists (manifest, find): the
-    files from ``values``, the rest fixed until the lists are expanded."""
-    return launch_config(values, mode=mode, vmm_type=vmm_type, vcpus=vcpus, vcpu_type=None,
+    files and host-stack options from ``values``, the rest fixed until the lists are expanded
+    (the VMM type too: each variant is checked against its own host rules)."""
+    return launch_config(values, mode=mode, vmm_type="QEMU", vcpus=vcpus, vcpu_type=None,
                          vcpu_sig=0, vcpu_family=None, vcpu_model=None, vcpu_stepping=None,
                          guest_features=0x1, legacy_vm_type=None)
 
@@ -27,11 +30,11 @@ def run_manifest(values: dict) -> None:
         check_outputs([output], force)
     vmms = vmm_type_list("--vmm-type", values["vmm_type"]) if values["vmm_type"] else ["QEMU"]
     counts = int_list("--vcpus", values["vcpus"]) if values["vcpus"] else None
-    base = _list_config(values, values["mode"], vmm_type=vmms[0],
-                        vcpus=max(counts) if counts else None)
+    base = _list_config(values, values["mode"], vcpus=max(counts) if counts else None)
     features = [0x1]
     if values["guest_features"]:
         features = int_list("--guest-features", values["guest_features"])
+    features = list(dict.fromkeys(value | named_features(values) for value in features))
     legacy = [None]
     if values["legacy_vm_type"]:
         legacy = bool_list("--legacy-vm-type", values["legacy_vm_type"])
@@ -127,7 +130,7 @@ def _print_explanation(first, json_lines: bool, wide: bool) -> None:
 
 
 def run_find(values: dict) -> None:
-    from ..analysis.find import find
+    from ..analysis.find import find, guest_feature_candidates
     from ..formats.encoding import parse_measurement
     from ..formats.report import load_report
 
@@ -145,23 +148,32 @@ def run_find(values: dict) -> None:
     def listed(parse, dest: str):
         return parse("--" + dest.replace("_", "-"), values[dest]) if values[dest] else None
 
+    features = listed(int_list, "guest_features")
+    named = named_features(values)
+    if named:  # --debug-swap / --secure-tsc: every candidate has those bits
+        features = list(dict.fromkeys(
+            value | named for value in features or guest_feature_candidates(base.host_checks)))
     result = find(
         base, observed, modes=[mode] if mode else None, max_vcpus=max_vcpus,
         vcpu_counts=listed(int_list, "vcpus"), vmm_types=listed(vmm_type_list, "vmm_type"),
         cpu_types=[name for name, _ in cpus if name] or None,
         vcpu_sigs=[sig for _, sig in cpus if sig is not None],
-        guest_features=listed(int_list, "guest_features"),
-        legacy=listed(bool_list, "legacy_vm_type"))
+        guest_features=features, legacy=listed(bool_list, "legacy_vm_type"))
     if values["json_output"]:
         print(json.dumps(result.to_json(), indent=2))
     else:
         for match in result.matches:
             print(match.describe())
+    refused = ", ".join(f"{count} by '{rule}'" for rule, count in result.refused)
+    if refused:
+        warnings.warn(f"configurations the host stack refuses were not searched ({refused}); "
+                      "--no-host-checks searches them")
     if not result.matches:
         raise VerificationError(
             f"none of the {result.searched} configurations searched gives "
             f"{observed.hex()}; the firmware, kernel, initrd or command line must differ (or "
-            "the configuration is outside the search: see --max-vcpus and the list options)")
+            "the configuration is outside the search: see --max-vcpus, --qemu-version, "
+            "--no-host-checks and the list options)")
 
 
 def run_inspect(values: dict) -> None:

@@ -41,11 +41,19 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
 def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
     """Run the command line; returns the exit code. ``fast=False`` sends every command line
     through typer (tests compare the two paths)."""
-    from ..errors import SnpMeasureError
-
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
-    warnings.showwarning = show_warning
+    with warnings.catch_warnings():
+        # a fresh filter each run: every distinct warning is shown once per command line
+        # (changing the filters resets the once-per-location registry of earlier runs)
+        warnings.simplefilter("default")
+        warnings.showwarning = show_warning
+        return _run(args, fast, debug)
+
+
+def _run(args: list[str], fast: bool, debug: bool) -> int:
+    from ..errors import SnpMeasureError
+
     try:
         return _dispatch(args, fast)
     except SnpMeasureError as exc:

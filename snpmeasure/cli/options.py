@@ -37,7 +37,8 @@ GUEST_FEATURES = Opt("guest_features", "--guest-features", metavar="VALUE",
                      help="SEV_FEATURES of the SNP VMSAs (default 0x1).")
 LEGACY = Opt("legacy_vm_type", "--legacy-vm-type", "--no-legacy-vm-type", kind=SWITCH,
              help="QEMU's legacy-vm-type: KVM's legacy init leaves the VMSA FPU state (mxcsr, "
-                  "x87_fcw) zero. Default: off for seves and snp, on for snp:svsm.")
+                  "x87_fcw) zero; --no-legacy-vm-type is KVM_SEV_INIT2. Default: as QEMU does, "
+                  "on for seves (sev-guest) and snp:svsm, off for snp (sev-snp-guest).")
 OVMF_HASH = Opt("snp_ovmf_hash", "--snp-ovmf-hash", metavar="HASH",
                 help="Precalculated hash of the OVMF pages (hex, from --mode snp:ovmf-hash); the "
                      "OVMF pages are not rehashed.")
@@ -47,14 +48,27 @@ VARS_SIZE = Opt("vars_size", "--vars-size", metavar="SIZE",
 VARS_FILE = Opt("vars_file", "--vars-file", metavar="PATH",
                 help="OVMF_VARS file, whose size is used (snp:svsm).")
 FORCE = Opt("force", "--force", kind=FLAG, help="Replace output files that already exist.")
+QEMU_VERSION = Opt("qemu_version", "--qemu-version", metavar="RELEASE",
+                   help="QEMU release of the host (8.2 to 11.1; default 11.1, the newest "
+                        "modelled): its defaults and refusals apply (docs/measurement.md).")
+NO_HOST_CHECKS = Opt("no_host_checks", "--no-host-checks", kind=FLAG,
+                     help="Measure launches the host stack would refuse (patched hosts, "
+                          "synthetic test inputs), with a warning naming each rule skipped.")
+DEBUG_SWAP = Opt("debug_swap", "--debug-swap", kind=FLAG,
+                 help="Add DebugSwap (SEV_FEATURES bit 5) to the guest features.")
+SECURE_TSC = Opt("secure_tsc", "--secure-tsc", kind=FLAG,
+                 help="Add SecureTSC (SEV_FEATURES bit 9) to the guest features (SNP; Linux "
+                      "6.18+ KVM).")
+HOST_OPTIONS = (QEMU_VERSION, NO_HOST_CHECKS)
+FEATURE_FLAGS = (DEBUG_SWAP, SECURE_TSC)
 
 # The vCPU options and the files of a launch, in the order measure lists them.
 VCPU_OPTIONS = (VCPUS, VCPU_TYPE, VCPU_SIG, VCPU_FAMILY, VCPU_MODEL, VCPU_STEPPING, VMM_TYPE)
 KERNEL_OPTIONS = (KERNEL, INITRD, APPEND)
 SVSM_OPTIONS = (SVSM, VARS_SIZE, VARS_FILE)
 # Every launch option, as taken by measure, id-block and explain (and --compare).
-LAUNCH_OPTIONS = (MODE, OVMF) + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY,
-                                                                   OVMF_HASH) + SVSM_OPTIONS
+LAUNCH_OPTIONS = (MODE, OVMF) + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES,) \
+    + FEATURE_FLAGS + (LEGACY, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS
 LAUNCH_DESTS = tuple(opt.dest for opt in LAUNCH_OPTIONS)
 
 # List forms, for manifest and find.
@@ -110,14 +124,14 @@ def _policy_switch(dest: str, name: str, help: str) -> Opt:
 # -- commands ----------------------------------------------------------------------------------
 MEASURE = Command(
     "measure", "Compute the expected launch measurement (the flags of sev-snp-measure 0.0.13).",
-    (MODE,) + VCPU_OPTIONS + (OVMF,) + KERNEL_OPTIONS + (
-        GUEST_FEATURES, LEGACY, OUTPUT_FORMAT, OVMF_HASH,
+    (MODE,) + VCPU_OPTIONS + (OVMF,) + KERNEL_OPTIONS + (GUEST_FEATURES,) + FEATURE_FLAGS + (
+        LEGACY, OUTPUT_FORMAT, OVMF_HASH,
         Opt("dump_vmsa", "--dump-vmsa", kind=FLAG,
             help="Write the measured VMSAs to vmsa<N>.bin in the current directory (or in "
                  "--vmsa-dir)."),
         Opt("vmsa_dir", "--vmsa-dir", metavar="DIR",
             help="Write the measured VMSAs to DIR/vmsa<N>.bin (implies --dump-vmsa)."),
-    ) + SVSM_OPTIONS + (VERBOSE, FORCE, VERSION_OPT),
+    ) + SVSM_OPTIONS + HOST_OPTIONS + (VERBOSE, FORCE, VERSION_OPT),
     "measure:run_measure")
 
 ID_BLOCK = Command(
@@ -169,7 +183,8 @@ ID_BLOCK = Command(
        MODE.but(required=False, help="Compute the launch digest in this call: guest mode (snp "
                                      "or snp:svsm) with the measure options."),
        OVMF.but(required=False, help="OVMF firmware image (with --mode)."))
-    + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY, OVMF_HASH) + SVSM_OPTIONS,
+    + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES,) + FEATURE_FLAGS
+    + (LEGACY, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS,
     "idblock:run_id_block")
 
 SNP_CREATE_ID_BLOCK = Command(
@@ -193,8 +208,8 @@ KEY_DIGEST = Command(
 MANIFEST = Command(
     "manifest", "Reference values for many configurations of one image, as one JSON manifest.",
     (MODE, OVMF, VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VCPU_FAMILY, VCPU_MODEL,
-     VCPU_STEPPING, VMM_LIST) + KERNEL_OPTIONS + (FEATURES_LIST, LEGACY_LIST, OVMF_HASH)
-    + SVSM_OPTIONS
+     VCPU_STEPPING, VMM_LIST) + KERNEL_OPTIONS + (FEATURES_LIST,) + FEATURE_FLAGS
+    + (LEGACY_LIST, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS
     + (Opt("output", "-o", "--output", metavar="FILE",
            help="Write the manifest to FILE (atomically) instead of stdout."),
        FORCE),
@@ -210,8 +225,8 @@ EXPLAIN = Command(
     (MODE.but(required=False, help="Guest mode (not with --igvm)."),
      OVMF.but(required=False, help="OVMF firmware image (not with --igvm)."),
      Opt("igvm", "--igvm", metavar="FILE", help="Explain an IGVM file instead of an OVMF launch."))
-    + IGVM_OPTIONS + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES, LEGACY, OVMF_HASH)
-    + SVSM_OPTIONS
+    + IGVM_OPTIONS + VCPU_OPTIONS + KERNEL_OPTIONS + (GUEST_FEATURES,) + FEATURE_FLAGS
+    + (LEGACY, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS
     + (JSON.but(help="One JSON object per page update."),
        Opt("wide", "--wide", kind=FLAG, help="Full digests in the table."),
        COMPARE),
@@ -226,7 +241,7 @@ FIND = Command(
          help="Attestation report (binary, hex or base64) whose MEASUREMENT to explain."),
      MODE.but(required=False, help="Guest mode to search (default: snp for a 48-byte "
                                    "measurement, seves and sev for 32 bytes)."))
-    + KERNEL_OPTIONS + (OVMF_HASH,) + SVSM_OPTIONS
+    + KERNEL_OPTIONS + (OVMF_HASH,) + SVSM_OPTIONS + HOST_OPTIONS
     + (Opt("max_vcpus", "--max-vcpus", metavar="N", default="256",
            help="Search vCPU counts 1..N."),
        VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VMM_LIST, FEATURES_LIST, LEGACY_LIST,

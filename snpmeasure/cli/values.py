@@ -133,6 +133,14 @@ def _vars_size(values: dict) -> int | None:
         raise input_error(file, exc) from None
 
 
+def named_features(values: dict) -> int:
+    """The SEV_FEATURES bits of ``--debug-swap`` and ``--secure-tsc``."""
+    from ..launch.hoststack import DEBUG_SWAP, SECURE_TSC
+
+    return (DEBUG_SWAP if values.get("debug_swap") else 0) | \
+        (SECURE_TSC if values.get("secure_tsc") else 0)
+
+
 _INT_FIELDS = ("vcpus", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping")
 _TEXT_FIELDS = ("ovmf", "vcpu_type", "kernel", "initrd", "append", "snp_ovmf_hash", "svsm")
 
@@ -158,15 +166,15 @@ def launch_config(values: dict, **fixed) -> MeasurementConfig:
         fields["vars_size"] = _vars_size(values)
     if "guest_features" not in fixed:
         features = parse_int("--guest-features", values.get("guest_features"))
-        if features is not None and mode.value in ("sev", "seves"):
+        named = named_features(values)
+        if (features is not None or named) and mode.value in ("sev", "seves"):
             warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES "
                           "VMSA's SEV_FEATURES are 0)")
-        fields["guest_features"] = 0x1 if features is None else features
+        fields["guest_features"] = (0x1 if features is None else features) | named
+    if "qemu_version" not in fixed:
+        fields["qemu_version"] = values.get("qemu_version")
+    if "host_checks" not in fixed:
+        fields["host_checks"] = not values.get("no_host_checks")
     fields.update(fixed)
     fields["mode"] = mode
-    config = MeasurementConfig(**fields)
-    if config.mode.is_snp and config.mode.value != "snp:ovmf-hash" \
-            and not config.guest_features & 0x1:
-        warnings.warn(f"--guest-features {config.guest_features:#x} lacks SNPActive (bit 0), "
-                      "which KVM always sets for SNP guests; no real launch has this measurement")
-    return config
+    return MeasurementConfig(**fields)

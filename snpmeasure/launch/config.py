@@ -8,15 +8,19 @@ Everything that determines the measurement is here; reading the files is ``launc
 from __future__ import annotations
 
 import enum
+import warnings
 
-from ..errors import ConfigError
+from ..abi.products import product_from_cpuid
+from ..errors import ConfigError, SnpMeasureWarning
 from ..formats.firmware import FOUR_GIB, PAGE_SIZE
 from ..limits import MAX_VCPUS
 from ..record import REQUIRED, Record
-from .cpu import cpu_signature, signature_of_type
+from .cpu import (MODEL_SINCE, canonical_cpu_type, cpu_signature, decode_signature,
+                  signature_of_type, signature_problem)
+from .hoststack import (DEBUG_SWAP, SECURE_TSC, SNP_ACTIVE, at_least, feature_names,
+                        host_rule, parse_qemu_version)
 from .profiles import VmmProfile, profile_named
 
-SNP_ACTIVE = 0x1
 
 
 class Mode(str, enum.Enum):
@@ -60,8 +64,10 @@ class MeasurementConfig(Record):
     the vCPU signature as ``vcpu_type`` (a QEMU CPU model name), ``vcpu_sig`` or
     ``vcpu_family``/``vcpu_model``/``vcpu_stepping`` (if several are given they must agree),
     ``vmm_type`` (QEMU, ec2, gce), ``kernel``, ``initrd``, ``append``, ``guest_features``
-    (default 0x1), ``legacy_vm_type`` (None: the mode's default, off for seves and snp, on for
-    snp:svsm), ``snp_ovmf_hash`` (48 bytes or hex), ``svsm`` and ``vars_size`` (snp:svsm).
+    (default 0x1), ``legacy_vm_type`` (None: the host stack's default, on for seves and
+    snp:svsm, off for snp), ``snp_ovmf_hash`` (48 bytes or hex), ``svsm`` and ``vars_size``
+    (snp:svsm), ``qemu_version`` (QEMU release, default the newest modelled) and
+    ``host_checks`` (default True: refuse launches the host stack refuses; False only warns).
     ``replace(**changes)`` makes a checked copy.
     """
 
@@ -70,6 +76,7 @@ class MeasurementConfig(Record):
         "vcpu_family": None, "vcpu_model": None, "vcpu_stepping": None, "vmm_type": "QEMU",
         "kernel": None, "initrd": None, "append": None, "guest_features": SNP_ACTIVE,
         "legacy_vm_type": None, "snp_ovmf_hash": None, "svsm": None, "vars_size": None,
+        "qemu_version": None, "host_checks": True,
     }
     __slots__ = tuple(FIELDS)
 
@@ -81,6 +88,12 @@ class MeasurementConfig(Record):
         mode = Mode.parse(self.mode)
         self._set("mode", mode)
         self._set("vmm_type", profile_named(self.vmm_type).name)
+        if self.profile.is_qemu:
+            self._set("qemu_version", parse_qemu_version(self.qemu_version))
+        elif self.qemu_version is not None:
+            raise ConfigError(f"--qemu-version applies to --vmm-type QEMU, not "
+                              f"{self.profile.name}")
+        self._set("host_checks", bool(self.host_checks))
         if mode is Mode.SNP_OVMF_HASH:
             return
         if self.vcpus is None and mode is not Mode.SEV:
@@ -108,6 +121,54 @@ class MeasurementConfig(Record):
                               f"not {mode.value}")
         if mode.has_vmsa and self.profile.needs_vcpu_signature:
             self._set("vcpu_sig", self._vcpu_signature())
+        self._check_host_stack(mode)
+
+    def _check_host_stack(self, mode: Mode) -> None:
+        """Refuse (or, without host checks, warn about) what the host stack refuses
+        (``launch.hoststack.RULES``)."""
+        enforce, profile, version = self.host_checks, self.profile, self.qemu_version
+        if profile.is_qemu:
+            if mode is Mode.SNP and not at_least(version, "9.1"):
+                host_rule(enforce, "snp-qemu", f"QEMU {version} cannot launch SEV-SNP guests")
+            if mode is Mode.SEV_ES and self.legacy_vm_type is False \
+                    and not at_least(version, "9.1"):
+                host_rule(enforce, "legacy-option", f"QEMU {version} has no "
+                          "legacy-vm-type=off (KVM_SEV_INIT2) for SEV-ES")
+            if mode is Mode.SNP and self.legacy_vm_type:
+                host_rule(enforce, "legacy-option", "--legacy-vm-type in mode snp (a pre-"
+                          "upstream SEV-SNP stack without KVM_SEV_INIT2)")
+            if mode.has_vmsa and self.vcpu_type is not None:
+                name = canonical_cpu_type(self.vcpu_type)
+                if not at_least(version, MODEL_SINCE[name]):
+                    host_rule(enforce, "cpu-model", f"QEMU {version} does not define {name} "
+                              f"(added in {MODEL_SINCE[name]})")
+        if mode.is_snp:
+            features = self.guest_features
+            if not features & SNP_ACTIVE:
+                host_rule(enforce, "sev-features", f"--guest-features {features:#x} lacks "
+                          "SNPActive (bit 0)")
+            extra = features & ~(SNP_ACTIVE | DEBUG_SWAP | SECURE_TSC)
+            if extra:
+                host_rule(enforce, "sev-features", f"--guest-features {features:#x} asks for "
+                          f"{feature_names(extra)} ({extra:#x})")
+        if mode.has_vmsa and profile.needs_vcpu_signature:
+            problem = signature_problem(self.vcpu_sig)
+            if problem:
+                host_rule(enforce, "cpu-signature", f"vCPU signature {self.vcpu_sig:#x} "
+                          f"{problem}")
+        if self.kernel is not None and not profile.is_qemu:
+            host_rule(enforce, "cloud-kernel", f"--kernel with --vmm-type {profile.name}")
+        if mode.has_vmsa and profile.vmsa_gpa_bits is not None:
+            product = self.product
+            if product is None and self._vcpu_signature(required=False) is None:
+                warnings.warn(SnpMeasureWarning(
+                    f"--vmm-type {profile.name} measures VMSAs at an address that depends on the "
+                    "product; no CPU was given, so Milan is assumed: give --vcpu-type "
+                    "EPYC-Genoa (or --vcpu-sig) for Genoa hosts"))
+            elif product not in profile.vmsa_gpa_bits:
+                host_rule(enforce, "gce-vmsa-gpa", f"--vmm-type {profile.name} on "
+                          f"{product or 'a CPU that is no known SEV-SNP product'} (Milan's "
+                          "address would be assumed)")
 
     def _check_svsm(self) -> None:
         if not self.profile.supports_svsm:
@@ -122,7 +183,7 @@ class MeasurementConfig(Record):
         if self.kernel is not None:
             raise ConfigError("mode snp:svsm does not measure --kernel, --initrd or --append")
 
-    def _vcpu_signature(self) -> int:
+    def _vcpu_signature(self, required: bool = True) -> int | None:
         candidates: list[tuple[str, int]] = []
         fms = (self.vcpu_family, self.vcpu_model, self.vcpu_stepping)
         if any(v is not None for v in fms):
@@ -136,6 +197,8 @@ class MeasurementConfig(Record):
         if self.vcpu_type is not None:
             candidates.append(("--vcpu-type", signature_of_type(self.vcpu_type)))
         if not candidates:
+            if not required:
+                return None
             raise ConfigError(f"mode {self.mode.value} needs --vcpu-type, --vcpu-sig or "
                               "--vcpu-family/--vcpu-model/--vcpu-stepping")
         first = candidates[0]
@@ -150,10 +213,31 @@ class MeasurementConfig(Record):
         return profile_named(self.vmm_type)
 
     @property
+    def product(self) -> str | None:
+        """The product line of the vCPU signature given (Milan, Genoa, Turin), None if no CPU
+        was given or its family and model are no known SEV-SNP product."""
+        signature = self.vcpu_sig if self.profile.needs_vcpu_signature \
+            else self._vcpu_signature(required=False)
+        if signature is None:
+            return None
+        family, model, _ = decode_signature(signature)
+        product = product_from_cpuid(family, model)
+        return None if product == "unknown" else product
+
+    @property
+    def vmsa_gpa(self) -> int:
+        """Where the host measures VMSA pages (rules "vmsa-gpa" and "gce-vmsa-gpa")."""
+        return self.profile.vmsa_gpa(self.product)
+
+    @property
     def effective_legacy_vm_type(self) -> bool:
+        """Whether KVM's legacy init builds the VMSAs (FPU state zero): the flag if given, else
+        the host stack's default: QEMU's sev-guest is legacy (rule "seves-vm-type"),
+        sev-snp-guest is KVM_SEV_INIT2 ("init2-fpu"), and the pre-IGVM COCONUT-SVSM stack of
+        snp:svsm predates KVM_SEV_INIT2."""
         if self.legacy_vm_type is not None:
             return self.legacy_vm_type
-        return self.mode is Mode.SNP_SVSM
+        return self.mode in (Mode.SEV_ES, Mode.SNP_SVSM)
 
 
 def _parse_ovmf_hash(value: bytes | str) -> bytes:

@@ -28,6 +28,25 @@ def cmdline_bytes(append: str | bytes | None) -> bytes:
     return raw + b"\x00"
 
 
+BZIMAGE_MAGIC_OFFSET = 0x202
+BZIMAGE_MAGIC = b"HdrS"  # the Linux x86 boot protocol header (Documentation/arch/x86/boot.rst)
+
+
+def is_bzimage(path: str | os.PathLike) -> bool:
+    """Whether the kernel file carries the boot protocol's "HdrS" magic at offset 0x202, which
+    QEMU's x86_load_linux() requires to add the kernel hashes (rule "bzimage")."""
+    from ..errors import input_error
+    from ..files import check_not_device
+
+    try:
+        with open(path, "rb") as handle:
+            check_not_device(path, handle)
+            head = handle.read(BZIMAGE_MAGIC_OFFSET + len(BZIMAGE_MAGIC))
+    except OSError as exc:
+        raise input_error(path, exc) from None
+    return head[BZIMAGE_MAGIC_OFFSET:] == BZIMAGE_MAGIC
+
+
 class KernelHashes(namedtuple("KernelHashes", "kernel initrd cmdline")):
     """The three SHA-256 values of the SEV kernel hashes table."""
 

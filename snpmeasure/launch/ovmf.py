@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from ..errors import ConfigError, FormatError, UnsupportedError
 from ..formats.firmware import Firmware, load_firmware
 from .config import MeasurementConfig, Mode
-from .kernel_hashes import KernelHashes
+from .hoststack import host_rule
+from .kernel_hashes import KernelHashes, is_bzimage
 from .plan import VMSA_STEP, PageBatch, PageUpdate, firmware_run, plan_pages, vmsa_updates
 from .profiles import BSP_EIP, QEMU
 from .sections import metadata_updates, sev_hash_table
@@ -29,8 +30,12 @@ class LaunchInputs(namedtuple("LaunchInputs", "config firmware kernel_hashes svs
 def load_inputs(config: MeasurementConfig) -> LaunchInputs:
     """Read and validate every input file of ``config``."""
     firmware = load_firmware(config.ovmf)
+    check_firmware_size(config, firmware)
     hashes = None
     if config.kernel and config.mode is not Mode.SNP_OVMF_HASH:
+        if config.profile.is_qemu and not is_bzimage(config.kernel):
+            host_rule(config.host_checks, "bzimage", f"{config.kernel} is not a bzImage (no "
+                      "'HdrS' at offset 0x202)")
         hashes = KernelHashes.from_inputs(config.kernel, config.initrd, config.append)
     svsm = None
     if config.mode is Mode.SNP_SVSM:
@@ -52,6 +57,20 @@ def load_inputs(config: MeasurementConfig) -> LaunchInputs:
         raise UnsupportedError(f"{firmware.path}: no SEV metadata in the footer table; QEMU "
                                "cannot launch it as an SNP guest")
     return LaunchInputs(config, firmware, hashes, svsm)
+
+
+def check_firmware_size(config: MeasurementConfig, firmware: Firmware) -> None:
+    """QEMU loads SEV-SNP firmware (and SEV-ES firmware with KVM_SEV_INIT2) with -bios, whose
+    image must be a whole number of 64 KiB blocks (rule "bios-size"); SEV and legacy SEV-ES
+    may use pflash, which takes any whole number of 4 KiB pages."""
+    mode = config.mode
+    if not config.profile.is_qemu or mode is Mode.SNP_SVSM:
+        return
+    bios_only = mode in (Mode.SNP, Mode.SNP_OVMF_HASH) or (
+        mode is Mode.SEV_ES and not config.effective_legacy_vm_type)
+    if bios_only and firmware.size % (64 << 10):
+        host_rule(config.host_checks, "bios-size", f"{firmware.path} is {firmware.size} bytes, "
+                  "not a multiple of 64 KiB")
 
 
 def _reset_address(firmware: Firmware) -> int:
@@ -96,7 +115,7 @@ def snp_plan_parts(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator:
             yield firmware_run(inputs.firmware)
         yield PageBatch(("metadata", config.profile.name),
                         metadata_updates(inputs.firmware, config.profile, inputs.kernel_hashes))
-    yield PageBatch(VMSA_STEP, vmsa_updates(vmsas))
+    yield PageBatch(VMSA_STEP, vmsa_updates(vmsas, config.vmsa_gpa))
 
 
 def snp_plan(inputs: LaunchInputs, vmsas: tuple[bytes, ...]) -> Iterator[PageUpdate]:

@@ -92,7 +92,7 @@ def firmware_pages(firmware: Firmware, label: str = "firmware") -> Iterator[Page
     return firmware_run(firmware, label).pages()
 
 
-def vmsa_updates(pages: Iterable[bytes]) -> Iterator[PageUpdate]:
-    """One VMSA update per vCPU, BSP first, at KVM's VMSA GPA."""
+def vmsa_updates(pages: Iterable[bytes], gpa: int = VMSA_GPA) -> Iterator[PageUpdate]:
+    """One VMSA update per vCPU, BSP first, at ``gpa`` (KVM's VMSA GPA by default)."""
     for index, page in enumerate(pages):
-        yield PageUpdate(VMSA_GPA, PageType.VMSA, page, f"VMSA of vCPU {index}")
+        yield PageUpdate(gpa, PageType.VMSA, page, f"VMSA of vCPU {index}")

@@ -11,7 +11,7 @@ from collections import namedtuple
 from types import MappingProxyType
 from collections.abc import Mapping
 
-from ..abi.snp import PageType
+from ..abi.snp import VMSA_GPA, PageType
 from ..errors import ConfigError
 
 BSP_EIP = 0xFFFFFFF0
@@ -74,11 +74,18 @@ _PROFILE_FIELDS = (
     "fixed_rdx",                          # None: the vCPU signature
     "fixed_fpu",                          # None: decided by legacy_vm_type
     "supports_svsm",
+    # host-stack rules
+    "vmsa_gpa_bits",                      # None: KVM's fixed VMSA GPA; else product -> width
+    "sec_mem_rule",                       # source of the SNP_SEC_MEM page type
+    "cpuid_rule",                         # source of where CPUID sections are measured
 )
 
 
 class VmmProfile(namedtuple("VmmProfile", _PROFILE_FIELDS, defaults=(
-        PageType.ZERO, False, False, MappingProxyType({}), None, None, None, False))):
+        PageType.ZERO, False, False, MappingProxyType({}), None, None, None, False, None,
+        "QEMU target/i386/sev.c snp_populate_metadata_pages(): SNP_SEC_MEM -> "
+        "KVM_SEV_SNP_PAGE_TYPE_ZERO",
+        "QEMU target/i386/sev.c snp_populate_metadata_pages(): sections in file order"))):
     """Everything that differs between host stacks, as data."""
 
     __slots__ = ()
@@ -90,6 +97,19 @@ class VmmProfile(namedtuple("VmmProfile", _PROFILE_FIELDS, defaults=(
     @property
     def has_legacy_vm_type(self) -> bool:
         return self.fixed_fpu is None
+
+    @property
+    def is_qemu(self) -> bool:
+        """Whether the stack is QEMU/KVM (whose release and KVM rules apply)."""
+        return self.name == "QEMU"
+
+    def vmsa_gpa(self, product: str | None) -> int:
+        """The GPA the host measures VMSA pages at (rules "vmsa-gpa", "gce-vmsa-gpa"); a
+        product without a published rule gets Milan's (the configuration warns or refuses)."""
+        if self.vmsa_gpa_bits is None:
+            return VMSA_GPA
+        bits = self.vmsa_gpa_bits.get(product, self.vmsa_gpa_bits["Milan"])
+        return ((1 << bits) - 1) & ~0xFFF
 
 
 QEMU = VmmProfile(
@@ -110,6 +130,8 @@ EC2 = VmmProfile(
     cs_attrib_at_reset_vector=0x9A,
     fixed_rdx=0x600,
     fixed_fpu=FPU_ZERO,
+    cpuid_rule="virtee/sev-snp-measure gctx/ovmf: EC2 measures CPUID sections after all the "
+               "others",
 )
 
 GCE = VmmProfile(
@@ -119,6 +141,8 @@ GCE = VmmProfile(
     vmsa_overrides=MappingProxyType({"g_pat": 0x00070106}),
     fixed_rdx=0x600,
     fixed_fpu=FPU_ZERO,
+    vmsa_gpa_bits=MappingProxyType({"Milan": 48, "Genoa": 52}),
+    sec_mem_rule="google/gce-tcb-verifier sev/ld_from_ovmf.go: SEC_MEM -> UNMEASURED",
 )
 
 PROFILES: Mapping[str, VmmProfile] = MappingProxyType({p.name: p for p in (QEMU, EC2, GCE)})
