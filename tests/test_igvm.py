@@ -171,21 +171,30 @@ def test_sev_es_platform_hashes_page_data_and_vmsas(tmp_path):
         measure_igvm(path)
 
 
-def test_check_kvm(tmp_path):
+def test_check_kvm_applies_qemus_refusals_to_other_loaders(tmp_path):
+    """--check-kvm refuses exactly what QEMU/KVM refuses (the cases of test_igvm_qemu.py); what
+    igvmmeasure's old check refused but QEMU accepts (DebugSwap, a second VMSA for vCPU 0, a
+    VMSA before page data, CR0 without NE, no VMSA at all) now measures."""
     from snpmeasure.launch.vmsa import build_vmsa
-    good_vmsa = build_vmsa({"cr0": 0x31, "sev_features": 1})
-    ok = write([("page", 0x1000, None, 0, 0), ("vmsa", VMSA_GPA, good_vmsa)], {}, tmp_path, "a")
-    assert len(measure_igvm(ok, IgvmOptions(check_kvm=True)).digest) == 48
-    cases = [
-        ([("vmsa", 0x5000, good_vmsa)], "not KVM's"),
-        ([("vmsa", VMSA_GPA, build_vmsa({"cr0": 0x11}))], "cr0"),
-        ([("vmsa", VMSA_GPA, build_vmsa({"cr0": 0x31, "sev_features": 0x21}))], "DebugSwap"),
-        ([("vmsa", VMSA_GPA, good_vmsa), ("vmsa", VMSA_GPA, good_vmsa)], "more than one"),
-        ([("vmsa", VMSA_GPA, good_vmsa), ("page", 0x1000, None, 0, 0)], "after the VMSA"),
+    from snpmeasure.errors import HostRuleError
+
+    good = build_vmsa({"cr0": 0x31, "sev_features": 1, "xcr0": 1})
+    accepted = [
+        [("page", 0x1000, None, 0, 0), ("vmsa", VMSA_GPA, good)],
+        [("vmsa", VMSA_GPA, build_vmsa({"cr0": 0x11, "sev_features": 0x21, "xcr0": 1}))],
+        [("vmsa", VMSA_GPA, good), ("vmsa", VMSA_GPA, good)],
+        [("vmsa", VMSA_GPA, good), ("page", 0x1000, None, 0, 0)],
+        [("page", 0x1000, None, 0, 0)],
     ]
-    for index, (directives, words) in enumerate(cases):
+    for index, directives in enumerate(accepted):
+        path = write(directives, {}, tmp_path, f"a{index}")
+        checked = measure_igvm(path, IgvmOptions(check_kvm=True, vcpus=1, vcpu_sig=0xA00F11))
+        assert checked.digest == measure_igvm(path).digest  # the check changes no digest
+    refused = [([("vmsa", 0x5000, good)], "not KVM's"),
+               ([("vmsa", VMSA_GPA, build_vmsa({"sev_features": 1}))], "XCR0")]
+    for index, (directives, words) in enumerate(refused):
         path = write(directives, {}, tmp_path, f"k{index}")
-        with pytest.raises(UnsupportedError, match=words):
+        with pytest.raises(HostRuleError, match=words):
             measure_igvm(path, IgvmOptions(check_kvm=True))
         measure_igvm(path)  # without the check the file measures
 

@@ -153,6 +153,4 @@ def explain_igvm(path, options) -> Explanation:
         if platform is Platform.SEV_SNP:
             return Explanation(None, bytes(48), tuple(snp_steps(bytes(48),
                                                                 snp_updates(igvm, options))))
-        parts = ((header.type_name, header.payload.gpa, header.describe(), blob)
-                 for header, blob in sev_blobs(igvm, platform))
-        return Explanation(None, None, tuple(sev_steps(parts)))
+        return Explanation(None, None, tuple(sev_steps(sev_blobs(igvm, options))))

@@ -77,10 +77,9 @@ def run_explain(values: dict) -> None:
     if values["igvm"] is not None:
         if values["mode"] is not None or values["ovmf"] is not None or compare is not None:
             raise ConfigError("--igvm excludes --mode, --ovmf and --compare")
-        from ..launch.igvm import IgvmOptions
-        options = IgvmOptions(platform=values["platform"], loader=values["loader"],
-                              native_zero=values["native_zero"], check_kvm=values["check_kvm"])
-        _print_explanation(explain_igvm(values["igvm"], options), json_lines, wide)
+        from .values import igvm_options
+        _print_explanation(explain_igvm(values["igvm"], igvm_options(values)), json_lines,
+                           wide)
         return
     if values["mode"] is None or values["ovmf"] is None:
         raise ConfigError("explain needs --mode and --ovmf (or --igvm)")

@@ -9,13 +9,12 @@ from ..errors import ConfigError, VerificationError
 
 def run_igvm(values: dict) -> None:
     from ..attestation.igvm_id_block import measure_and_check
-    from ..launch.igvm import IgvmOptions
+    from .values import igvm_options
 
     path, output_format = values["file"], values["output_format"]
     if output_format not in ("hex", "base64", "json"):
         raise ConfigError(f"--output-format {output_format!r} is not hex, base64 or json")
-    options = IgvmOptions(platform=values["platform"], loader=values["loader"],
-                          native_zero=values["native_zero"], check_kvm=values["check_kvm"])
+    options = igvm_options(values)
     result, block = measure_and_check(path, options)
     if block is not None:
         problems = []
@@ -33,6 +32,8 @@ def run_igvm(values: dict) -> None:
     if output_format == "json":
         print(json.dumps({"measurement": result.hex, "platform": options.platform,
                           "loader": options.loader, "native_zero": options.native_zero,
+                          "vcpus": options.vcpus, "qemu_version": options.qemu_version
+                          if options.loader == "qemu" or options.check_kvm else None,
                           "page_updates": result.pages,
                           "id_block": None if block is None else block.to_json()}, indent=2))
         return

@@ -85,15 +85,25 @@ LEGACY_LIST = Opt("legacy_vm_type", "--legacy-vm-type", metavar="LIST",
 # -- IGVM --------------------------------------------------------------------------------------
 IGVM_PLATFORM = Opt("platform", "--platform", metavar="snp|sev-es|sev", default="snp",
                     help="Which platform of the IGVM file to measure.")
-IGVM_LOADER = Opt("loader", "--loader", metavar="igvmmeasure|microsoft", default="igvmmeasure",
-                  help="Loader rules: coconut-svsm igvmmeasure (QEMU/KVM + SVSM) or the "
-                       "microsoft/igvm library (Hyper-V, OpenVMM).")
+IGVM_LOADER = Opt("loader", "--loader", metavar="igvmmeasure|microsoft|qemu",
+                  default="igvmmeasure",
+                  help="Loader rules: coconut-svsm igvmmeasure, the microsoft/igvm library "
+                       "(Hyper-V, OpenVMM), or QEMU 10.1+ itself (-object igvm-cfg; give "
+                       "--vcpus).")
 NATIVE_ZERO = Opt("native_zero", "--native-zero", kind=FLAG,
                   help="Measure empty IGVM pages as ZERO pages, not NORMAL zero pages.")
 CHECK_KVM = Opt("check_kvm", "--check-kvm", kind=FLAG,
-                help="Refuse IGVM files QEMU/KVM cannot launch as measured: one VMSA, at "
-                     "0xFFFFFFFFF000, measured last.")
+                help="Refuse IGVM files the selected QEMU/KVM refuses (--loader qemu always "
+                     "does), whatever the loader rules measured.")
 IGVM_OPTIONS = (IGVM_PLATFORM, IGVM_LOADER, NATIVE_ZERO, CHECK_KVM)
+# The QEMU loader's launch options (explain takes them from its launch options).
+IGVM_QEMU_OPTIONS = (
+    VCPUS.but(help="Number of vCPUs (QEMU -smp; --loader qemu): one VMSA each."),
+    VCPU_TYPE.but(help="QEMU CPU model of vCPUs without a VP_CONTEXT (their RDX)."),
+    VCPU_SIG.but(help="vCPU signature of vCPUs without a VP_CONTEXT, e.g. 0xa00f11."),
+    LEGACY.but(help="SEV-ES: QEMU's legacy-vm-type (default on, as QEMU); "
+                    "--no-legacy-vm-type is KVM_SEV_INIT2."),
+) + HOST_OPTIONS
 
 # -- keys and passphrases ----------------------------------------------------------------------
 OUTPUT_FORMAT = Opt("output_format", "--output-format", metavar="hex|base64", default="hex",
@@ -258,7 +268,7 @@ INSPECT = Command(
 IGVM = Command(
     "igvm", "The launch digest of an IGVM file (SNP by default), checked against its ID block.",
     (Opt("file", kind=ARGUMENT, metavar="FILE", required=True, help="IGVM file."),)
-    + IGVM_OPTIONS
+    + IGVM_OPTIONS + IGVM_QEMU_OPTIONS
     + (Opt("ignore_id_block", "--ignore-id-block", kind=FLAG,
            help="Print the digest even when the file's ID block differs from it or does not "
                 "verify (a warning)."),

@@ -178,3 +178,16 @@ def launch_config(values: dict, **fixed) -> MeasurementConfig:
     fields.update(fixed)
     fields["mode"] = mode
     return MeasurementConfig(**fields)
+
+
+def igvm_options(values: dict):
+    """The :class:`IgvmOptions` of the igvm and explain --igvm options."""
+    from ..launch.igvm import IgvmOptions
+
+    return IgvmOptions(
+        platform=values["platform"], loader=values["loader"],
+        native_zero=values["native_zero"], check_kvm=values["check_kvm"],
+        vcpus=parse_int("--vcpus", values.get("vcpus")), vcpu_type=values.get("vcpu_type"),
+        vcpu_sig=parse_int("--vcpu-sig", values.get("vcpu_sig")),
+        qemu_version=values.get("qemu_version"), legacy_vm_type=values.get("legacy_vm_type"),
+        host_checks=not values.get("no_host_checks"))

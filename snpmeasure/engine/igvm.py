@@ -25,7 +25,7 @@ def measure_igvm_file(igvm: IgvmFile, options: IgvmOptions = IgvmOptions()) -> I
     if platform is L.Platform.SEV_SNP:
         engine = SnpLaunchDigest().replay(snp_updates(igvm, options), igvm.claimed_pages)
         return IgvmMeasurement(engine.digest, options.platform, engine.pages)
-    state = SevLaunchDigest().replay(blob for _, blob in sev_blobs(igvm, platform))
+    state = SevLaunchDigest().replay(blob for _, _, _, blob in sev_blobs(igvm, options))
     return IgvmMeasurement(state.digest, options.platform, state.blobs)
 
 

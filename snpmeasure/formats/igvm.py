@@ -81,6 +81,11 @@ class IgvmFile:
     def fileno(self) -> int:
         return self._handle.fileno()
 
+    @property
+    def data_start(self) -> int:
+        """Where file data may begin: after the variable header section."""
+        return self._section_start + len(self._section)
+
     # -- reading ----------------------------------------------------------------------------
     def read(self, offset: int, size: int, what: str) -> bytes:
         """``size`` bytes of file data at ``offset`` (bounds already checked at parse time)."""
@@ -211,9 +216,11 @@ class IgvmFile:
             if p.gpa % size:
                 self._fail(f"{header.describe()} gpa", f"{p.gpa:#x} is not aligned to its "
                            f"{size:#x}-byte page", header.offset + 8)
-            if p.file_offset and p.file_offset + size > self.size:
+            # libigvm reads 4 KiB of file data for every page, 2 MiB pages included
+            if p.file_offset and p.file_offset + L.PAGE_SIZE_4K > self.size:
                 self._fail(f"{header.describe()} file offset", f"{p.file_offset:#x}+"
-                           f"{size:#x} runs past the end of the file", header.offset + 20)
+                           f"{L.PAGE_SIZE_4K:#x} runs past the end of the file",
+                           header.offset + 20)
             if p.flags & ~0x7:
                 self._fail(f"{header.describe()} flags", f"unknown flags {p.flags:#x}",
                            header.offset + 24)

@@ -83,6 +83,77 @@ RULES = {
     "igvm-qemu": (
         "QEMU loads IGVM files from release 10.1 (the igvm-cfg object)",
         "QEMU 10.1 backends/igvm.c, backends/igvm-cfg.c"),
+    "igvm-sev-11": (
+        "QEMU 11 loads the IGVM file at the first system reset, after the SEV/SEV-ES launch "
+        "measurement was taken at machine-init-done, so loading its data fails (by code "
+        "reading; QEMU 10.1 and 10.2 load it during board init)",
+        "QEMU 11.1.1 backends/igvm-cfg.c igvm_reset_hold(), hw/core/machine.c "
+        "qdev_machine_creation_done(), target/i386/sev.c sev_launch_get_measure()"),
+    "igvm-header-type": (
+        "QEMU has handlers for PAGE_DATA, VP_CONTEXT, PARAMETER_AREA, PARAMETER_INSERT, "
+        "MEMORY_MAP, VP_COUNT, ENVIRONMENT_INFO, REQUIRED_MEMORY, SNP_ID_BLOCK and "
+        "GUEST_POLICY (11.x adds MADT and DEVICE_TREE); any other header, or one libigvm does "
+        "not know, stops the launch",
+        "QEMU backends/igvm.c handlers[], qigvm_handler() (10.1.0, 10.2.2, 11.1.1); "
+        "microsoft/igvm igvm/src/lib.rs IgvmDirectiveHeader::new_from_binary_split()"),
+    "igvm-libigvm": (
+        "libigvm parses a header only if its length is the structure's size, reserved fields "
+        "are zero, page data types and platform versions are known, file data follows the "
+        "headers, and each parameter area is declared once, used before it is inserted and "
+        "inserted once",
+        "microsoft/igvm igvm/src/lib.rs new_from_binary_split(), validate(), "
+        "validate_directive_headers() (QEMU's qigvm_file_init() fails otherwise)"),
+    "igvm-platform": (
+        "QEMU applies the directives of the strongest platform in the file the guest "
+        "supports: SEV-SNP, then SEV-ES, then SEV (an SNP guest supports all three)",
+        "QEMU backends/igvm.c qigvm_supported_platform_compat_mask(), target/i386/sev.c "
+        "cgs_check_support()"),
+    "igvm-page-data": (
+        "consecutive PAGE_DATA directives with contiguous GPAs and equal flags, data type, "
+        "mask and data presence form one region, loaded when the next PAGE_DATA breaks it or "
+        "at the end, so PARAMETER_INSERTs between are loaded first; a 2 MiB page takes its "
+        "first 4 KiB from the file and zeros",
+        "QEMU backends/igvm.c qigvm_process_mem_page(), qigvm_page_attrs_equal(), "
+        "qigvm_process_mem_region(); microsoft/igvm reads 4 KiB of page data"),
+    "igvm-zero-pages": (
+        "a data-less PAGE_DATA page is loaded as a page of zeros: a NORMAL page for SEV-SNP, "
+        "hashed zeros for SEV and SEV-ES; unmeasured pages add nothing to SEV/SEV-ES",
+        "QEMU backends/igvm.c qigvm_type_to_cgs_type(); target/i386/sev.c "
+        "cgs_set_guest_state(), sev_snp_launch_update_data()"),
+    "igvm-parameter-area": (
+        "a PARAMETER_INSERT loads every 4 KiB page of its parameter area UNMEASURED (SEV-SNP; "
+        "nothing for SEV and SEV-ES)",
+        "QEMU backends/igvm.c qigvm_directive_parameter_insert(); target/i386/sev.c "
+        "cgs_set_guest_state()"),
+    "igvm-snp-pages": (
+        "SECRETS and CPUID pages exist only for SEV-SNP guests",
+        "QEMU target/i386/sev.c cgs_set_guest_state()"),
+    "igvm-vmsa": (
+        "a VP_CONTEXT needs an SEV-ES or SEV-SNP guest, KVM's VMSA GPA 0xFFFFFFFFF000, a vCPU "
+        "index below the vCPU count, SEV features SNPActive for SNP (never otherwise), and no "
+        "field QEMU does not carry over to KVM",
+        "QEMU target/i386/sev.c cgs_set_guest_state(), check_vmsa_supported(), "
+        "check_sev_features(), sev_set_cpu_context()"),
+    "igvm-vmsa-kvm": (
+        "KVM rebuilds the VMSA from the vCPU state QEMU loads: EFER gains SVME, CR0 ET and "
+        "loses CD/NW, CR4 gains MCE, segment attributes keep their 12 architectural bits, TR "
+        "takes LDTR's base, GDTR/IDTR selector and attributes are zero, CPL is SS.DPL, RFLAGS "
+        "bit 1 is set, FPU state is KVM's (0x37F/0x1F80 with KVM_SEV_INIT2, zero legacy) and "
+        "SEV features are vCPU 0's; it refuses invalid long-mode, CR0, EFER, DR6/DR7, XCR0 "
+        "and PAT values",
+        "QEMU target/i386/sev.c sev_apply_cpu_context(), target/i386/helper.c "
+        "cpu_x86_update_cr0()/cr4(), target/i386/kvm/kvm.c set_seg(); Linux 7.2 "
+        "arch/x86/kvm/svm/svm.c svm_set_efer()/cr0()/cr4()/segment(), arch/x86/kvm/regs.c "
+        "kvm_is_valid_sregs(), arch/x86/kvm/x86.c __kvm_set_xcr(), kvm_pat_valid(), "
+        "arch/x86/kvm/svm/sev.c sev_es_sync_vmsa()"),
+    "igvm-vcpus": (
+        "KVM measures one VMSA per vCPU, after every page, in vCPU order; vCPUs without a "
+        "VP_CONTEXT start from QEMU's x86 reset state (EIP 0xFFFFFFF0, RDX the vCPU signature)",
+        "Linux arch/x86/kvm/svm/sev.c snp_launch_update_vmsa(), sev_launch_update_vmsa(); "
+        "QEMU target/i386/cpu.c x86_cpu_reset_hold()"),
+    "igvm-id-block": (
+        "QEMU takes one SNP ID block from an IGVM file",
+        "QEMU backends/igvm.c qigvm_directive_snp_id_block()"),
     "snp-page-once": (
         "KVM refuses to add a page to an SEV-SNP guest twice",
         "Linux arch/x86/kvm/svm/sev.c sev_gmem_post_populate() (-EEXIST for an assigned RMP "
@@ -136,6 +207,7 @@ def host_rule(enforced: bool, rule: str, message: str) -> None:
     """Refuse a launch the host refuses (exit 5), or with ``--no-host-checks`` warn that the
     rule was skipped."""
     if enforced:
-        raise HostRuleError(rule, f"{message}: {RULES[rule][0]} [{RULES[rule][1]}] "
-                            "(--no-host-checks measures it anyway)")
+        raise HostRuleError(rule, f"{message}: refused by host rule '{rule}' "
+                            f"[{RULES[rule][1]}] (--no-host-checks measures it anyway; "
+                            "docs/measurement.md explains the rule)")
     warnings.warn(HostRuleWarning(rule, f"host check '{rule}' skipped: {message}"))
