@@ -18,6 +18,7 @@ with atheris.instrument_imports():
     import snpmeasure.attestation.idblock  # noqa: F401
     import snpmeasure.formats.igvm  # noqa: F401
     import snpmeasure.launch.igvm  # noqa: F401
+    import snpmeasure.launch.igvm_qemu  # noqa: F401
     import snpmeasure.analysis.inspect  # noqa: F401
     import snpmeasure.formats.keys  # noqa: F401
     import snpmeasure.launch.ovmf  # noqa: F401

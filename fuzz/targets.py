@@ -90,10 +90,16 @@ def fuzz_igvm(data: bytes) -> None:
     path = _tempfile(data, ".igvm")
     try:
         for options in (IgvmOptions(), IgvmOptions(loader="microsoft", native_zero=True),
-                        IgvmOptions(check_kvm=True), IgvmOptions(platform="sev-es")):
+                        IgvmOptions(check_kvm=True), IgvmOptions(platform="sev-es"),
+                        IgvmOptions(loader="qemu", vcpus=2, vcpu_sig=0xA00F11),
+                        IgvmOptions(loader="qemu", vcpus=3, vcpu_sig=0xA00F11,
+                                    host_checks=False),
+                        IgvmOptions(loader="qemu", vcpus=1, platform="sev-es",
+                                    qemu_version="10.2", host_checks=False)):
             result = _quiet(measure_igvm, path, options)
             assert result is None or len(result.digest) in (32, 48)
         _quiet(explain_igvm, path, IgvmOptions())
+        _quiet(explain_igvm, path, IgvmOptions(loader="qemu", vcpus=2, vcpu_sig=0xA00F11))
         _quiet(inspect_igvm, path)
     finally:
         os.unlink(path)

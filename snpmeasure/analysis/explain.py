@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator
 
 from ..abi.snp import PageType
 from ..engine.sev import SevLaunchDigest
 from ..engine.snp import SnpLaunchDigest, page_contents_digest
 from ..launch.config import MeasurementConfig, Mode
+from ..launch.hoststack import feature_names
 from ..launch.ovmf import LaunchInputs, load_inputs, sev_parts, snp_plan, snp_seed, vmsa_pages
 from ..launch.plan import PageUpdate, firmware_pages
 from ..launch.vmsa import parse_vmsa
@@ -25,18 +27,20 @@ class Step:
     contents: bytes        # SNP: the PAGE_INFO contents field; SEV: SHA-256 of the blob
     digest: bytes          # the launch digest after this step
     vmsa: bytes | None = None
+    rules: tuple[str, ...] = ()  # the host-stack rules (launch.hoststack.RULES) that decided it
 
     def to_json(self) -> dict:
         return {"index": self.index, "gpa": None if self.gpa is None else f"{self.gpa:#x}",
                 "page_type": self.kind, "source": self.source, "contents": self.contents.hex(),
-                "digest": self.digest.hex()}
+                "digest": self.digest.hex(), "rules": list(self.rules)}
 
 
 @dataclass(frozen=True)
 class Explanation:
-    config: MeasurementConfig
+    config: MeasurementConfig | None
     seed: bytes | None
     steps: tuple[Step, ...]
+    decisions: tuple[tuple[str, str, str], ...] = ()  # (what, value, rule)
 
     @property
     def measurement(self) -> bytes:
@@ -45,8 +49,48 @@ class Explanation:
 
 def explain(config: MeasurementConfig, inputs: LaunchInputs | None = None) -> Explanation:
     inputs = inputs or load_inputs(config)
-    return Explanation(config, snp_seed(config) if config.mode.is_snp else None,
-                       tuple(_steps(inputs)))
+    decisions = tuple(host_decisions(inputs))
+    vmsa_rules = tuple(rule for what, _, rule in decisions if what in ("VMSA address",
+                                                                       "VM type"))
+    steps = tuple(step if step.kind != "VMSA" else replace(step, rules=vmsa_rules)
+                  for step in _steps(inputs))
+    return Explanation(config, snp_seed(config) if config.mode.is_snp else None, steps,
+                       decisions)
+
+
+def host_decisions(inputs: LaunchInputs) -> Iterator[tuple[str, str, str]]:
+    """What the host stack decided for this launch, and the rule that decided it."""
+    config = inputs.config
+    mode, profile = config.mode, config.profile
+    stack = f"QEMU {config.qemu_version}" if profile.is_qemu else profile.name
+    checks = "" if config.host_checks else " (host checks skipped: --no-host-checks)"
+    yield "host stack", stack + checks, ""
+    if profile.is_qemu and mode is not Mode.SNP_SVSM:
+        yield "firmware", f"-bios image of {inputs.firmware.size} bytes (whole 64 KiB " \
+            "blocks)" if mode.is_snp or not config.effective_legacy_vm_type \
+            else f"{inputs.firmware.size} bytes (pflash or -bios)", "bios-size"
+        if config.kernel and mode is not Mode.SNP_OVMF_HASH:
+            yield "kernel", "bzImage: QEMU adds the kernel hashes table", "bzimage"
+    if not mode.has_vmsa:
+        return
+    if profile.has_legacy_vm_type:
+        legacy = config.effective_legacy_vm_type
+        rule = "legacy-option" if config.legacy_vm_type is not None and mode is Mode.SNP \
+            else "seves-vm-type" if legacy and mode is Mode.SEV_ES else "init2-fpu"
+        yield "VM type", ("legacy KVM_SEV_(ES_)INIT: x87_fcw 0, mxcsr 0" if legacy else
+                          "KVM_SEV_INIT2: x87_fcw 0x37f, mxcsr 0x1f80"), rule
+    if mode.is_snp and profile.vmsa_gpa_bits is not None:
+        yield "VMSA address", f"{config.vmsa_gpa:#x} ({config.product or 'Milan assumed'})", \
+            "gce-vmsa-gpa"
+    elif mode.is_snp:
+        yield "VMSA address", f"{config.vmsa_gpa:#x}", "vmsa-gpa"
+    if mode.is_snp:
+        yield "SEV features", f"{config.guest_features:#x} " \
+            f"({feature_names(config.guest_features)})", "sev-features"
+    if profile.needs_vcpu_signature and config.vcpu_sig is not None:
+        named = f"{config.vcpu_type}, " if config.vcpu_type else ""
+        yield "vCPU signature", f"{config.vcpu_sig:#x} ({named}RDX of every VMSA)", \
+            "cpu-model" if config.vcpu_type else "cpu-signature"
 
 
 def _steps(inputs: LaunchInputs) -> Iterator[Step]:
@@ -60,6 +104,15 @@ def _steps(inputs: LaunchInputs) -> Iterator[Step]:
     return sev_steps(sev_parts(inputs, vmsas))
 
 
+_RULE_TAG = re.compile(r" \[rules? ([a-z0-9, -]+)\]$")
+
+
+def _rules_of(source: str) -> tuple[str, ...]:
+    """The rules a plan named at the end of a source label ("... [rule igvm-page-data]")."""
+    match = _RULE_TAG.search(source)
+    return tuple(match.group(1).split(", ")) if match else ()
+
+
 def snp_steps(seed: bytes, updates: Iterable[PageUpdate]) -> Iterator[Step]:
     """The steps of an SNP plan: each update folded into the digest, one by one."""
     engine = SnpLaunchDigest(seed)
@@ -68,7 +121,7 @@ def snp_steps(seed: bytes, updates: Iterable[PageUpdate]) -> Iterator[Step]:
         engine.extend(update.page_type, update.gpa, contents)
         page = bytes(update.data) if update.page_type is PageType.VMSA else None
         yield Step(index, update.gpa, update.page_type.name, update.source, contents,
-                   engine.digest, page)
+                   engine.digest, page, _rules_of(update.source))
 
 
 def sev_steps(parts: Iterable[tuple]) -> Iterator[Step]:
@@ -77,7 +130,7 @@ def sev_steps(parts: Iterable[tuple]) -> Iterator[Step]:
     for index, (kind, gpa, source, blob) in enumerate(parts):
         state.update(blob)
         yield Step(index, gpa, kind, source, hashlib.sha256(blob).digest(), state.digest,
-                   blob if kind == "VMSA" else None)
+                   blob if kind == "VMSA" else None, _rules_of(source))
 
 
 @dataclass(frozen=True)
@@ -148,9 +201,18 @@ def explain_igvm(path, options) -> Explanation:
     from ..formats.igvm import IgvmFile
     from ..launch.igvm import PLATFORMS, sev_blobs, snp_updates
 
+    decisions: tuple = ()
+    if options.loader == "qemu":
+        decisions = (("loader", f"QEMU {options.qemu_version} (-object igvm-cfg)" + (
+            "" if options.host_checks else " (host checks skipped: --no-host-checks)"), ""),
+                     ("guest", f"{options.platform}, {options.vcpus} vCPU(s)", "igvm-platform"))
+        if options.platform == "sev-es":
+            decisions += (("VM type", "legacy KVM_SEV_ES_INIT" if
+                           options.effective_legacy_vm_type else "KVM_SEV_INIT2",
+                           "seves-vm-type"),)
     with IgvmFile(path) as igvm:
         platform = PLATFORMS[options.platform]
         if platform is Platform.SEV_SNP:
-            return Explanation(None, bytes(48), tuple(snp_steps(bytes(48),
-                                                                snp_updates(igvm, options))))
-        return Explanation(None, None, tuple(sev_steps(sev_blobs(igvm, options))))
+            return Explanation(None, bytes(48), tuple(snp_steps(bytes(48), snp_updates(
+                igvm, options))), decisions)
+        return Explanation(None, None, tuple(sev_steps(sev_blobs(igvm, options))), decisions)

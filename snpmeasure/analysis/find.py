@@ -5,7 +5,7 @@ import warnings
 from dataclasses import dataclass
 from collections.abc import Sequence
 
-from ..errors import ConfigError, HostRuleError, HostRuleWarning
+from ..errors import ConfigError, HostRuleError, SnpMeasureWarning
 from ..launch.config import MeasurementConfig, Mode
 from ..launch.cpu import CPU_MODELS, CPU_TYPES, HOST_CPUS, MODEL_SINCE, cpu_signature
 from ..launch.hoststack import DEBUG_SWAP, SECURE_TSC, SNP_ACTIVE, at_least
@@ -175,7 +175,7 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
         matrix = matrices[mode]
         profile = profile_named(vmm)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", HostRuleWarning)  # candidates, not the user's launch
+            warnings.simplefilter("ignore", SnpMeasureWarning)  # candidates, not the user's launch
             variants = expand_variants(matrix.base, [vmm], vmm_cpus, features, legacy_list,
                                        firmware=matrix.inputs.firmware,
                                        refused=refused if checks else None)

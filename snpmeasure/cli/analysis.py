@@ -116,14 +116,21 @@ def _print_explanation(first, json_lines: bool, wide: bool) -> None:
             print(json.dumps(step.to_json()))
         return
     width = 96 if wide else 16
+    for what, value, rule in first.decisions:
+        print(f"{what + ':':<16}{value}" + (f"  [rule {rule}]" if rule else ""))
+    if first.decisions:
+        print("(rules: docs/measurement.md, Host stacks)")
     if first.seed is not None and any(first.seed):
         print(f"seed (--snp-ovmf-hash): {first.seed.hex()}")
     print(f"{'index':>6}  {'gpa':>14}  {'type':<13}  {'contents':<{width}}  "
           f"{'digest':<{width}}  source")
     for step in first.steps:
         gpa = "-" if step.gpa is None else f"{step.gpa:#x}"
+        source = step.source
+        if step.rules and "[rule" not in source:
+            source += f" [rule{'s' if len(step.rules) > 1 else ''} {', '.join(step.rules)}]"
         print(f"{step.index:>6}  {gpa:>14}  {step.kind:<13}  {step.contents.hex()[:width]:<{width}}"
-              f"  {step.digest.hex()[:width]:<{width}}  {step.source}")
+              f"  {step.digest.hex()[:width]:<{width}}  {source}")
     print(f"updates: {len(first.steps)}")
     print(f"measurement: {first.measurement.hex()}")
 

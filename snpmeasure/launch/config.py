@@ -151,6 +151,11 @@ class MeasurementConfig(Record):
             if extra:
                 host_rule(enforce, "sev-features", f"--guest-features {features:#x} asks for "
                           f"{feature_names(extra)} ({extra:#x})")
+            elif profile.is_qemu and features & ~SNP_ACTIVE and mode is Mode.SNP:
+                warnings.warn(SnpMeasureWarning(
+                    f"--guest-features {features:#x}: upstream QEMU asks KVM for no SEV "
+                    "feature in an OVMF launch (SEV_FEATURES is 0x1); this value comes from "
+                    "another VMM or a patched QEMU (rule qemu-features)"))
         if mode.has_vmsa and profile.needs_vcpu_signature:
             problem = signature_problem(self.vcpu_sig)
             if problem:

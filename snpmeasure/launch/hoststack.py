@@ -1,8 +1,9 @@
 """The host stack a launch runs on: the VMM and its release, and the KVM behaviour that follows.
 
 Every rule that decides a value of the measurement, or refuses a launch the host would refuse,
-is listed in :data:`RULES` with its upstream source; docs/measurement.md ("Host stacks") is
-generated from the same facts and ``explain`` prints the rules that decided a launch.
+is listed in :data:`RULES` with its upstream source; the table in docs/measurement.md ("Host
+stacks") is :func:`rules_markdown` (a test keeps them equal) and ``explain`` prints the rules
+that decided a launch.
 
 Defaults follow current upstream: QEMU 11.1 with a Linux KVM that has KVM_SEV_INIT2 (6.10+)
 and SEV-SNP (6.11+). ``--qemu-version`` selects an older QEMU. A refusal can be turned into a
@@ -51,6 +52,11 @@ RULES = {
         "SNP, Linux 6.18+) and sets SNPActive itself for SNP guests",
         "Linux arch/x86/kvm/svm/sev.c sev_hardware_setup() sev_supported_vmsa_features, "
         "__sev_guest_init()"),
+    "qemu-features": (
+        "QEMU passes SEV features to KVM_SEV_INIT2 only from an IGVM file's VMSA; an OVMF "
+        "launch on upstream QEMU has SEV_FEATURES SNPActive alone (other VMMs and patched QEMU "
+        "may ask for more: a warning, not a refusal)",
+        "QEMU target/i386/sev.c sev_common_kvm_init() (args.vmsa_features, 9.1 to 11.1)"),
     "vmsa-gpa": (
         "KVM measures every VMSA at GPA 0xFFFFFFFFF000",
         "Linux 6.11+ arch/x86/kvm/svm/sev.c INITIAL_VMSA_GPA, snp_launch_update_vmsa()"),
@@ -164,6 +170,13 @@ RULES = {
 def rule_text(rule: str) -> str:
     what, source = RULES[rule]
     return f"{what} [{source}]"
+
+
+def rules_markdown() -> str:
+    """The rules table of docs/measurement.md."""
+    lines = ["| rule | what it decides | upstream source |", "|---|---|---|"]
+    lines += [f"| `{rule}` | {what} | {source} |" for rule, (what, source) in RULES.items()]
+    return "\n".join(lines) + "\n"
 
 
 def version_key(version: str) -> tuple[int, int]:

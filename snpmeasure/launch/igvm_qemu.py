@@ -204,6 +204,9 @@ class QemuIgvm:
             size = L.PAGE_SIZE_2M if p.flags & L.PAGE_FLAG_2MB else PAGE
             label = first.describe() if len(run) == 1 else \
                 f"{first.describe()}..{run[-1].describe()} ({len(run)} directives)"
+            label += " [rule igvm-page-data]" if p.file_offset or \
+                p.data_type != L.PageDataType.NORMAL else \
+                " (no data) [rules igvm-page-data, igvm-zero-pages]"
             return ("pages", p.gpa, len(run), size, p.data_type, p.flags,
                     [h.payload.file_offset for h in run], label)
 
@@ -387,7 +390,8 @@ class QemuIgvm:
             if index in contexts:
                 header, fields = contexts[index]
                 out.append((self._kvm_vmsa(header, fields, features),
-                            f"VMSA of vCPU {index} from {header.describe()}"))
+                            f"VMSA of vCPU {index} from {header.describe()} "
+                            "[rules igvm-vmsa-kvm, igvm-vcpus]"))
                 continue
             signature = self.options.signature
             if signature is None:
@@ -397,7 +401,7 @@ class QemuIgvm:
                     "--vcpu-sig")
             page = build_vmsa(reset_vmsa_values(QEMU, BSP_EIP, features, signature,
                                                 self.legacy))
-            out.append((page, f"VMSA of vCPU {index} (x86 reset state)"))
+            out.append((page, f"VMSA of vCPU {index} (x86 reset state) [rule igvm-vcpus]"))
         return out
 
     def launch(self, read: bool = True) -> Iterator[tuple[str, int, PageType | None,
@@ -405,32 +409,32 @@ class QemuIgvm:
         """("page", gpa, type, data, label) for every page update and then ("vmsa", ...) for
         every vCPU, in QEMU/KVM's order. SNP pages a GPA twice are refused after the last."""
         contexts: dict[int, tuple[Header, dict]] = {}
-        seen: set[int] = set()
-        twice: list[int] = []
+        spans: list[tuple[int, int]] = []  # SNP: (first GPA, end GPA) of every load
         for item in self._regions():
             kind = item[0]
             if kind == "pages":
+                _, gpa, count, size = item[:4]
+                spans.append((gpa, gpa + count * size))
                 for gpa, page_type, data, label in self._pages(item, read):
-                    if self.snp:
-                        if gpa in seen:
-                            twice.append(gpa)
-                        seen.add(gpa)
                     yield "page", gpa, page_type, data, label
             elif kind == "insert":
                 _, gpa, size, label = item
+                spans.append((gpa, gpa + size))
                 for offset in range(0, size, PAGE):
-                    if self.snp:
-                        if gpa + offset in seen:
-                            twice.append(gpa + offset)
-                        seen.add(gpa + offset)
                     yield "page", gpa + offset, PageType.UNMEASURED, None, \
-                        f"{label} +{offset:#x}"
+                        f"{label} +{offset:#x} [rule igvm-parameter-area]"
             else:
                 header = item[1]
                 contexts[header.payload.vp_index] = (header, self._context(header))
-        if twice:
-            self._refuse("snp-page-once", None, f"{len(twice)} page(s) are added twice, the "
-                         f"first at GPA {twice[0]:#x}")
+        if self.snp:
+            spans.sort()
+            end = None
+            for start, stop in spans:
+                if end is not None and start < end:
+                    self._refuse("snp-page-once", None, f"GPA {start:#x} is loaded again "
+                                 "(an earlier load covers it)")
+                    break
+                end = stop if end is None else max(end, stop)
         if self.guest != "sev":
             for page, label in self.vmsa_pages(contexts):
                 yield "vmsa", VMSA_GPA, PageType.VMSA, page, label
