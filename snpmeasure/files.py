@@ -112,3 +112,66 @@ def check_outputs(paths, force: bool = False) -> None:
 def write_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> None:
     """Write one file; see :func:`write_outputs`."""
     write_outputs([(path, data)], force)
+
+
+BATCH_MARKER = "index.json"  # a directory write_directory made holds this file
+
+
+def check_directory_target(path: str | os.PathLike, force: bool = False) -> None:
+    """Fail early unless :func:`write_directory` may create or replace ``path``."""
+    path = os.fspath(path)
+    if os.path.islink(path):
+        raise OutputError(path, "is a symbolic link; refusing to write through it")
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise OutputError(path, "exists and is not a directory")
+    if not force:
+        raise OutputError(path, "exists; give --force to replace it")
+    if not os.path.isfile(os.path.join(path, BATCH_MARKER)):
+        raise OutputError(path, f"exists and holds no {BATCH_MARKER}: --force replaces only a "
+                          "directory an earlier run wrote")
+
+
+def write_directory(path: str | os.PathLike, files: list[tuple[str, bytes]],
+                    force: bool = False) -> None:
+    """Write ``files`` (plain names) as the directory ``path``, all or nothing: they are written
+    into a new directory beside it, which is then renamed into place (with ``force`` an earlier
+    run's directory is swapped out and removed)."""
+    import shutil
+    import tempfile
+
+    path = os.fspath(path).rstrip(os.sep) or os.sep
+    check_directory_target(path, force)
+    parent = os.path.dirname(path) or "."
+    try:
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=parent)
+    except OSError as exc:
+        raise OutputError(parent, f"cannot write here: {exc.strerror or exc}") from None
+    old = None
+    try:
+        for name, data in files:
+            if os.sep in name or name in ("", ".", ".."):
+                raise ValueError(f"not a plain file name: {name!r}")
+            target = os.path.join(staging, name)
+            try:
+                with open(target, "xb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise OutputError(target, f"cannot write: {exc.strerror or exc}") from None
+        os.chmod(staging, 0o755)
+        check_directory_target(path, force)  # nothing appeared meanwhile
+        if os.path.lexists(path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old",
+                                   dir=parent)
+            os.rename(path, os.path.join(old, "previous"))
+        os.rename(staging, path)
+        staging = None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -14,3 +14,4 @@ MAX_CERT_TABLE = 1 << 20           # an extended-report certificate table (auxbl
                                    # it at SEV_FW_BLOB_MAX_SIZE (16 KiB) in practice
 MAX_CERT_TABLE_ENTRIES = 64        # entries of one table (AMD defines five GUIDs)
 MAX_TRUST_ROOTS = 64               # --trust-root and --crl files
+MAX_ID_BLOCK_BATCH = 1 << 12       # ID block/ID_AUTH pairs of one id-block --manifest run

@@ -23,6 +23,7 @@ RANKS = {
     "evidence": 5,
     "analysis": 6,
     "collateral": 6,
+    "publish": 6,
     "cli": 7,
     "__main__": 8,
 }

@@ -62,7 +62,7 @@ def test_real_report_wrong_chain_and_wrong_measurement(capsys):
 
 
 def test_manifest_that_does_and_does_not_contain_the_value(tmp_path, capsys):
-    manifest = {"measurements": [
+    manifest = {"manifest_version": 2, "measurements": [
         {"mode": "snp", "vcpus": 2, "vcpu_type": "EPYC-Milan", "measurement": "11" * 48},
         {"mode": "snp", "vcpus": 4, "vcpu_type": "EPYC-Milan", "measurement": MILAN_MEASUREMENT}]}
     path = tmp_path / "m.json"
@@ -76,9 +76,11 @@ def test_manifest_that_does_and_does_not_contain_the_value(tmp_path, capsys):
     path.write_text(json.dumps(manifest))
     assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path)]) == 6
     capsys.readouterr()
-    path.write_text("{}")
-    assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path)]) == 4
-    assert capsys.readouterr().out == ""
+    for text in ("{}", json.dumps({"measurements": []}), json.dumps(dict(manifest,
+                                                                          manifest_version=3))):
+        path.write_text(text)
+        assert main(["report", "verify", str(MILAN), *vcek, "--manifest", str(path)]) == 4
+        assert capsys.readouterr().out == ""
 
 
 # -- a generated AMD-like chain (tests/pki.py), trusted through --trust-root ------------------

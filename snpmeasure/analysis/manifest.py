@@ -15,7 +15,7 @@ from ..launch.profiles import profile_named
 from ..limits import MAX_MATRIX_ENTRIES, MAX_VCPUS
 from .matrix import Matrix, expand_variants
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: host stack (QEMU release, host checks), IGVM sources
 
 
 def input_record(path) -> dict:
@@ -67,16 +67,89 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
     for name, path in (("kernel", base.kernel), ("initrd", base.initrd), ("svsm", base.svsm)):
         if path:
             inputs[name] = input_record(path)
+    return _document(
+        mode.value, "ovmf", inputs, entries,
+        {"qemu_version": base.qemu_version, "host_checks": base.host_checks},
+        append=base.append if base.kernel else None,
+        cmdline_sha256=hashlib.sha256(cmdline_bytes(base.append)).hexdigest()
+        if base.kernel else None,
+        vars_size=base.vars_size,
+        snp_ovmf_hash=base.snp_ovmf_hash.hex() if base.snp_ovmf_hash else None)
+
+
+def _document(mode: str, source: str, inputs: dict, entries: list, host: dict, *,
+              igvm: dict | None = None, append: str | None = None,
+              cmdline_sha256: str | None = None, vars_size: int | None = None,
+              snp_ovmf_hash: str | None = None) -> dict:
     return {
         "tool": "snpmeasure",
         "version": __version__,
         "manifest_version": MANIFEST_VERSION,
-        "mode": mode.value,
+        "mode": mode,
+        "source": source,
+        "host": host,
+        "igvm": igvm,
         "inputs": inputs,
-        "append": base.append if base.kernel else None,
-        "cmdline_sha256": hashlib.sha256(cmdline_bytes(base.append)).hexdigest()
-        if base.kernel else None,
-        "vars_size": base.vars_size,
-        "snp_ovmf_hash": base.snp_ovmf_hash.hex() if base.snp_ovmf_hash else None,
+        "append": append,
+        "cmdline_sha256": cmdline_sha256,
+        "vars_size": vars_size,
+        "snp_ovmf_hash": snp_ovmf_hash,
         "measurements": entries,
     }
+
+
+IGVM_MODES = {"snp": "snp", "sev-es": "seves", "sev": "sev"}
+
+
+def build_igvm_manifest(path, options, *, vcpu_counts: Sequence[int] | None,
+                        cpus: Sequence[tuple[str | None, int | None]],
+                        legacy: Sequence[bool | None]) -> dict:
+    """The manifest of an IGVM file: with the QEMU loader one entry per CPU, VM type (SEV-ES)
+    and vCPU count, in the order given; with the other loaders (whose rules have no vCPU
+    count) one entry."""
+    from ..engine.igvm import measure_igvm_counts, measure_igvm_file
+    from ..formats.igvm import IgvmFile
+
+    qemu = options.loader == "qemu"
+    counts = list(vcpu_counts or [])
+    for count in counts:
+        if not 1 <= count <= MAX_VCPUS:
+            raise ConfigError(f"--vcpus {count} is outside 1..{MAX_VCPUS}")
+    if qemu and options.platform != "sev" and not counts:
+        raise ConfigError("manifest --igvm with --loader qemu needs --vcpus")
+    if not qemu and (counts or any(cpu != (None, None) for cpu in cpus)
+                     or any(value is not None for value in legacy)):
+        raise ConfigError("--vcpus, --vcpu-type, --vcpu-sig and --legacy-vm-type apply to "
+                          "--loader qemu")
+    cpus = list(cpus) or [(None, None)]
+    legacy = list(legacy) if options.platform == "sev-es" else [None]
+    if not qemu or options.platform == "sev":
+        counts = counts[:1] or [None]
+    check_matrix_size(len(cpus) * len(legacy) * len(counts))
+    mode = IGVM_MODES[options.platform]
+    entries = []
+    with IgvmFile(path) as igvm:
+        for vcpu_type, vcpu_sig in cpus:
+            for leg in legacy:
+                variant = options.replace(vcpu_type=vcpu_type, vcpu_sig=vcpu_sig,
+                                          legacy_vm_type=leg) if qemu else options
+                if qemu:
+                    digests = measure_igvm_counts(igvm, variant, [c or 1 for c in counts])
+                else:
+                    digests = {None: measure_igvm_file(igvm, variant).digest}
+                for count in counts:
+                    digest = digests[count or 1] if qemu else digests[None]
+                    entries.append({
+                        "mode": mode, "vcpus": count if mode != "sev" else None,
+                        "vcpu_type": vcpu_type, "vcpu_sig": None if variant.signature is None
+                        or not qemu else f"{variant.signature:#x}",
+                        "vmm_type": "QEMU" if qemu else None, "guest_features": None,
+                        "legacy_vm_type": variant.effective_legacy_vm_type
+                        if mode == "seves" and qemu else None,
+                        "measurement": digest.hex()})
+    host = {"qemu_version": options.qemu_version if qemu or options.check_kvm else None,
+            "host_checks": options.host_checks}
+    return _document(mode, "igvm", {"igvm": input_record(path)}, entries, host,
+                     igvm={"loader": options.loader, "platform": options.platform,
+                           "native_zero": options.native_zero,
+                           "check_kvm": options.check_kvm or qemu})

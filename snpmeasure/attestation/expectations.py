@@ -13,6 +13,7 @@ from .check import Check, failed, passed
 class Expectations:
     measurements: tuple[bytes, ...] = ()
     manifest: str | None = None
+    manifest_keys: tuple = ()  # public keys; a manifest must then be signed by one of them
     host_data: bytes | None = None
     report_data: bytes | None = None  # 1 to 64 bytes; the rest of REPORT_DATA must be zero
     id_key_digest: bytes | None = None
@@ -50,7 +51,7 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
     if e.measurements or e.manifest:
         expected = set(e.measurements)
         if e.manifest:
-            for entry in manifest_measurements(e.manifest):
+            for entry in manifest_measurements(e.manifest, e.manifest_keys):
                 if bytes.fromhex(entry["measurement"]) == measurement:
                     result.matched_manifest_entries.append(entry)
         ok = measurement in expected or bool(result.matched_manifest_entries)

@@ -22,30 +22,74 @@ def _list_config(values: dict, mode: str, vcpus: int | None = 1):
 
 
 def run_manifest(values: dict) -> None:
-    from ..analysis.manifest import build_manifest
+    from ..analysis.manifest import build_igvm_manifest, build_manifest
 
     output, force = values["output"], values["force"]
     if output is not None:
         from ..files import check_outputs
         check_outputs([output], force)
-    vmms = vmm_type_list("--vmm-type", values["vmm_type"]) if values["vmm_type"] else ["QEMU"]
+    signers = _signing_keys(values)
     counts = int_list("--vcpus", values["vcpus"]) if values["vcpus"] else None
-    base = _list_config(values, values["mode"], vcpus=max(counts) if counts else None)
-    features = [0x1]
-    if values["guest_features"]:
-        features = int_list("--guest-features", values["guest_features"])
-    features = list(dict.fromkeys(value | named_features(values) for value in features))
     legacy = [None]
     if values["legacy_vm_type"]:
         legacy = bool_list("--legacy-vm-type", values["legacy_vm_type"])
-    document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
-                              cpus=cpu_choices(values), guest_features=features, legacy=legacy)
-    text = json.dumps(document, indent=2) + "\n"
+    if values["igvm"] is not None:
+        document = build_igvm_manifest(
+            values["igvm"], _igvm_manifest_options(values), vcpu_counts=counts,
+            cpus=cpu_choices(values), legacy=legacy)
+    else:
+        if values["mode"] is None or values["ovmf"] is None:
+            raise ConfigError("manifest needs --mode and --ovmf (or --igvm)")
+        vmms = vmm_type_list("--vmm-type", values["vmm_type"]) if values["vmm_type"] \
+            else ["QEMU"]
+        base = _list_config(values, values["mode"], vcpus=max(counts) if counts else None)
+        features = [0x1]
+        if values["guest_features"]:
+            features = int_list("--guest-features", values["guest_features"])
+        features = list(dict.fromkeys(value | named_features(values) for value in features))
+        document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
+                                  cpus=cpu_choices(values), guest_features=features,
+                                  legacy=legacy)
+    if signers:
+        from ..formats.dsse import signed_manifest
+        data = signed_manifest(document, signers)
+    else:
+        data = (json.dumps(document, indent=2) + "\n").encode()
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(data.decode())
     else:
         from ..files import write_atomic
-        write_atomic(output, text.encode(), force)
+        write_atomic(output, data, force)
+
+
+def _igvm_manifest_options(values: dict):
+    """The IGVM options of manifest --igvm (the vCPU lists are expanded by the manifest)."""
+    from ..launch.igvm import IgvmOptions
+
+    ovmf_only = [flag for flag, dest in (
+        ("--mode", "mode"), ("--ovmf", "ovmf"), ("--kernel", "kernel"), ("--initrd", "initrd"),
+        ("--append", "append"), ("--vmm-type", "vmm_type"), ("--guest-features",
+                                                            "guest_features"),
+        ("--snp-ovmf-hash", "snp_ovmf_hash"), ("--svsm", "svsm")) if values.get(dest)]
+    if ovmf_only:
+        raise ConfigError(f"--igvm excludes {', '.join(ovmf_only)} (the IGVM file decides them)")
+    return IgvmOptions(platform=values["platform"], loader=values["loader"],
+                       native_zero=values["native_zero"], check_kvm=values["check_kvm"],
+                       qemu_version=values.get("qemu_version"),
+                       host_checks=not values.get("no_host_checks"),
+                       vcpus=1 if values["loader"] == "qemu" else None)
+
+
+def _signing_keys(values: dict) -> list:
+    """The private keys of --sign (their passphrase from --sign-passphrase-env/-file)."""
+    if not values.get("sign"):
+        return []
+    from ..formats.keys import SIGNING_KEYS, load_private_key, read_passphrase
+
+    passphrase = read_passphrase(values.get("sign_passphrase_env"),
+                                 values.get("sign_passphrase_file"), "signing key")
+    return [load_private_key(path, passphrase, "--sign key", SIGNING_KEYS)
+            for path in values["sign"]]
 
 
 def compare_values(values: dict, compare: str) -> dict:

@@ -14,10 +14,8 @@ def _passphrase(env, file, what):
 
 
 def run_id_block(values: dict) -> None:
-    from ..attestation.idblock import IdBlock, sign_id_block
-    from ..attestation.policy import build_policy
+    from ..attestation.idblock import sign_id_block
     from ..formats.encoding import parse_digest
-    from ..formats.keys import load_private_key
 
     force = values["force"]
     outputs = [(values["id_block_out"], "id_block"), (values["id_auth_out"], "id_auth")]
@@ -39,8 +37,11 @@ def run_id_block(values: dict) -> None:
     if id_key is None:
         raise ConfigError("--id-key is required")
     measurement, mode = values["measurement"], values["mode"]
+    if values["manifest"] is not None or values["out_dir"] is not None:
+        return _run_batch(values, id_key, author_key)
     if (measurement is None) == (mode is None):
-        raise ConfigError("give either --measurement or --mode with the measure options")
+        raise ConfigError("give either --measurement or --mode with the measure options "
+                          "(or --manifest with --out-dir)")
     if measurement is not None:
         digest = parse_digest(measurement)
     else:
@@ -52,30 +53,8 @@ def run_id_block(values: dict) -> None:
                               "does not give one")
         from ..engine.measure import measure
         digest = measure(config).digest
-    switches = {name: values[dest] for name, dest in (
-        ("smt", "smt"), ("migrate_ma", "migrate_ma"), ("debug", "allow_debug"),
-        ("single_socket", "single_socket"), ("cxl_allowed", "cxl_allowed"),
-        ("mem_aes_256_xts", "mem_aes_256_xts"), ("rapl_disable", "rapl_disable"),
-        ("ciphertext_hiding", "ciphertext_hiding"), ("page_swap_disable", "page_swap_disable"))}
-    block = IdBlock(
-        launch_digest=digest, family_id=values["family_id"], image_id=values["image_id"],
-        version=parse_int("--id-version", values["id_version"]),
-        guest_svn=parse_int("--guest-svn", values["guest_svn"]),
-        policy=build_policy(parse_int("--policy", values["policy"]),
-                            abi_major=parse_int("--abi-major", values["abi_major"]),
-                            abi_minor=parse_int("--abi-minor", values["abi_minor"]),
-                            **switches))
-    id_private = load_private_key(
-        id_key, _passphrase(values["id_key_passphrase_env"], values["id_key_passphrase_file"],
-                            "ID key"), "ID key")
-    author_private = None
-    if author_key is not None:
-        author_private = load_private_key(
-            author_key, _passphrase(values["author_key_passphrase_env"],
-                                    values["author_key_passphrase_file"], "author key"),
-            "author key")
-    elif values["author_key_passphrase_env"] or values["author_key_passphrase_file"]:
-        raise ConfigError("an author key passphrase was given without --author-key")
+    block = _block_template(values, digest)
+    id_private, author_private = _keys(values, id_key, author_key)
     signed = sign_id_block(block, id_private, author_private)
     if outputs:
         from ..files import write_outputs
@@ -114,3 +93,75 @@ def run_key_digest(values: dict) -> None:
                                               values["passphrase_file"], "key"), "key")
     digest = key_digest(public)
     print(digest.hex() if output_format == "hex" else base64.b64encode(digest).decode())
+
+
+def _block_template(values: dict, digest: bytes):
+    from ..attestation.idblock import IdBlock
+    from ..attestation.policy import build_policy
+
+    switches = {name: values[dest] for name, dest in (
+        ("smt", "smt"), ("migrate_ma", "migrate_ma"), ("debug", "allow_debug"),
+        ("single_socket", "single_socket"), ("cxl_allowed", "cxl_allowed"),
+        ("mem_aes_256_xts", "mem_aes_256_xts"), ("rapl_disable", "rapl_disable"),
+        ("ciphertext_hiding", "ciphertext_hiding"), ("page_swap_disable", "page_swap_disable"))}
+    return IdBlock(
+        launch_digest=digest, family_id=values["family_id"], image_id=values["image_id"],
+        version=parse_int("--id-version", values["id_version"]),
+        guest_svn=parse_int("--guest-svn", values["guest_svn"]),
+        policy=build_policy(parse_int("--policy", values["policy"]),
+                            abi_major=parse_int("--abi-major", values["abi_major"]),
+                            abi_minor=parse_int("--abi-minor", values["abi_minor"]),
+                            **switches))
+
+
+def _keys(values: dict, id_key, author_key) -> tuple:
+    from ..formats.keys import load_private_key
+
+    id_private = load_private_key(
+        id_key, _passphrase(values["id_key_passphrase_env"], values["id_key_passphrase_file"],
+                            "ID key"), "ID key")
+    author_private = None
+    if author_key is not None:
+        author_private = load_private_key(
+            author_key, _passphrase(values["author_key_passphrase_env"],
+                                    values["author_key_passphrase_file"], "author key"),
+            "author key")
+    elif values["author_key_passphrase_env"] or values["author_key_passphrase_file"]:
+        raise ConfigError("an author key passphrase was given without --author-key")
+    return id_private, author_private
+
+
+def _run_batch(values: dict, id_key, author_key) -> None:
+    """id-block --manifest FILE --out-dir DIR: one ID block per SEV-SNP entry."""
+    import os
+
+    from ..files import check_directory_target, write_directory
+    from ..formats.keys import SIGNING_KEYS, load_public_key
+    from ..formats.manifest import parse_manifest, read_manifest_bytes
+    from ..publish.idblocks import batch_files, sha256_hex
+
+    manifest, out_dir = values["manifest"], values["out_dir"]
+    if manifest is None or out_dir is None:
+        raise ConfigError("--manifest and --out-dir go together")
+    others = [flag for flag, dest in (
+        ("--measurement", "measurement"), ("--mode", "mode"), ("--ovmf", "ovmf"),
+        ("--id-block-out", "id_block_out"), ("--id-auth-out", "id_auth_out"),
+        ("--output-format", "output_format")) if values.get(dest) is not None]
+    if others:
+        raise ConfigError(f"--manifest excludes {', '.join(others)}")
+    check_directory_target(out_dir, values["force"])
+    keys = tuple(load_public_key(path, flag="--manifest-key", accept=SIGNING_KEYS)
+                 for path in values["manifest_key"] or ())
+    data = read_manifest_bytes(manifest)
+    document = parse_manifest(data, manifest, keys)
+    template = _block_template(values, bytes(48))
+    id_private, author_private = _keys(values, id_key, author_key)
+    files, skipped = batch_files(document, template, id_private, author_private,
+                                 os.path.basename(manifest), sha256_hex(data))
+    write_directory(out_dir, files, values["force"])
+    if skipped:
+        import warnings
+        warnings.warn(f"{manifest}: {skipped} SEV/SEV-ES entries have no ID block and were "
+                      "left out")
+    print(f"{(len(files) - 1) // 2} ID blocks in {out_dir} (index: "
+          f"{os.path.join(out_dir, 'index.json')})")

@@ -190,6 +190,13 @@ ID_BLOCK = Command(
        Opt("id_auth_out", "--id-auth-out", metavar="PATH",
            help="Also write the 4096-byte ID_AUTH here."),
        FORCE,
+       Opt("manifest", "--manifest", metavar="FILE",
+           help="Sign one ID block per SEV-SNP entry of this manifest (with --out-dir)."),
+       Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
+           help="The key a signed --manifest must be signed by (repeatable)."),
+       Opt("out_dir", "--out-dir", metavar="DIR",
+           help="With --manifest: write NNNN.id-block.bin, NNNN.id-auth.bin and index.json into "
+                "DIR, which appears whole (--force replaces an earlier batch)."),
        MODE.but(required=False, help="Compute the launch digest in this call: guest mode (snp "
                                      "or snp:svsm) with the measure options."),
        OVMF.but(required=False, help="OVMF firmware image (with --mode)."))
@@ -216,10 +223,20 @@ KEY_DIGEST = Command(
     "idblock:run_key_digest")
 
 MANIFEST = Command(
-    "manifest", "Reference values for many configurations of one image, as one JSON manifest.",
-    (MODE, OVMF, VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VCPU_FAMILY, VCPU_MODEL,
+    "manifest", "Reference values for many configurations of one image, as one JSON manifest "
+                "(optionally signed: a DSSE envelope around an in-toto Statement).",
+    (MODE.but(required=False, help="Guest mode: sev, seves, snp or snp:svsm (not with --igvm)."),
+     OVMF.but(required=False, help="OVMF firmware image (not with --igvm)."),
+     Opt("igvm", "--igvm", metavar="FILE",
+         help="An IGVM file instead of an OVMF launch (with --platform, --loader and, for "
+              "--loader qemu, the vCPU lists)."),
+     VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VCPU_FAMILY, VCPU_MODEL,
      VCPU_STEPPING, VMM_LIST) + KERNEL_OPTIONS + (FEATURES_LIST,) + FEATURE_FLAGS
-    + (LEGACY_LIST, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS
+    + (LEGACY_LIST, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS + IGVM_OPTIONS
+    + (Opt("sign", "--sign", kind=MULTI, metavar="KEY",
+           help="Sign the manifest with this private key (ECDSA P-256/P-384 or Ed25519, PEM or "
+                "DER): the output is a DSSE envelope. Repeatable."),)
+    + _passphrase_options("sign", "the signing key's")
     + (Opt("output", "-o", "--output", metavar="FILE",
            help="Write the manifest to FILE (atomically) instead of stdout."),
        FORCE),
@@ -316,8 +333,11 @@ REPORT_VERIFY = Command(
      Opt("measurement", "--measurement", kind=MULTI, metavar="VALUE",
          help="An expected measurement (hex or base64); repeat for several."),
      Opt("manifest", "--manifest", metavar="FILE",
-         help="A manifest from 'snpmeasure manifest': the measurement must be one of its "
-              "entries."),
+         help="A manifest from 'snpmeasure manifest' (plain or signed): the measurement must "
+              "be one of its entries."),
+     Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
+         help="Accept only a manifest signed by this key (public key, private key or "
+              "certificate; ECDSA P-256/P-384 or Ed25519). Repeatable: any one suffices."),
      Opt("host_data", "--host-data", metavar="VALUE",
          help="Expected HOST_DATA (32 bytes, hex/base64)."),
      Opt("report_data", "--report-data", metavar="VALUE",
@@ -399,8 +419,46 @@ KDS_FETCH = Command(
      JSON),
     "kds:run_fetch")
 
+EXPORT = Command(
+    "export", "Reference values from manifests in the forms verifiers read: a Trustee RVPS "
+              "message, or a CoRIM (COSE-signed with --sign) for Veraison and RATS verifiers.",
+    (Opt("format", "--format", metavar="rvps|corim",
+         help="rvps: the message Trustee's RVPS registers (sample extractor); corim: an "
+              "unsigned CoRIM (CBOR tag 501) per the AMD SEV-SNP CoRIM profile, or COSE_Sign1 "
+              "with --sign."),
+     Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
+         help="A manifest from 'snpmeasure manifest' (repeatable; the SEV-SNP entries are "
+              "used)."),
+     Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
+         help="The key signed manifests must be signed by (repeatable). A signed manifest is "
+              "read only with its key."),
+     Opt("measurement_encoding", "--measurement-encoding", metavar="hex|base64", default="hex",
+         help="rvps: how to spell snp_launch_measurement: hex (Trustee v0.18.0 and later) or "
+              "base64 (v0.10 to v0.17)."),
+     Opt("min_tcb", "--min-tcb", metavar="NAME=N,...",
+         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 (rvps: snp_bootloader and "
+              "kin; corim: REPORTED_TCB for the SNP SVN)."),
+     Opt("policy", "--policy", metavar="VALUE",
+         help="The guest policy the launches use (rvps: ABI version, single socket, SMT "
+              "allowed; corim: POLICY)."),
+     Opt("smt", "--smt", metavar="on|off", help="rvps: the hosts' SMT state (snp_smt_enabled)."),
+     Opt("tsme", "--tsme", metavar="on|off",
+         help="rvps: the hosts' TSME state (snp_tsme_enabled)."),
+     Opt("vlek", "--vlek", kind=FLAG,
+         help="corim: the reports are VLEK-signed (class-id for the CSP, not the chip)."),
+     Opt("sign", "--sign", metavar="KEY",
+         help="corim: sign the CoRIM (COSE_Sign1) with this private key (ECDSA P-256/P-384 or "
+              "Ed25519)."),
+     Opt("signer_name", "--signer-name", metavar="NAME", default="snpmeasure",
+         help="corim: the signer name in the COSE header's CoRIM metadata."))
+    + _passphrase_options("sign", "the signing key's")
+    + (Opt("output", "-o", "--output", metavar="FILE",
+           help="Write to FILE (atomically) instead of stdout."),
+       FORCE),
+    "export:run_export")
+
 COMMANDS = (MEASURE, ID_BLOCK, SNP_CREATE_ID_BLOCK, KEY_DIGEST, MANIFEST, EXPLAIN, FIND, INSPECT,
-            IGVM)
+            IGVM, EXPORT)
 GROUPS = {"report": ("Get, decode and verify SEV-SNP attestation reports.",
                      (REPORT_GET, REPORT_SHOW, REPORT_VERIFY)),
           "kds": ("AMD's Key Distribution Service: certificate addresses, and a verified local "

@@ -81,6 +81,15 @@ def _v2_product(values: dict, report) -> str:
                       "to look it up in --cache")
 
 
+def _manifest_keys(v: dict) -> tuple:
+    from ..formats.keys import SIGNING_KEYS, load_public_key
+
+    if v["manifest_key"] and not v["manifest"]:
+        raise ConfigError("--manifest-key needs --manifest")
+    return tuple(load_public_key(path, flag="--manifest-key", accept=SIGNING_KEYS)
+                 for path in v["manifest_key"] or ())
+
+
 def run_verify(values: dict) -> int:
     from ..attestation.verify import (Expectations, authenticity_failed, load_collateral,
                                       parse_time, verify_report)
@@ -117,6 +126,7 @@ def run_verify(values: dict) -> int:
     expectations = Expectations(
         measurements=tuple(parse_measurement(m) for m in v["measurement"] or ()),
         manifest=v["manifest"] or None,
+        manifest_keys=_manifest_keys(v),
         host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
         else None,
         report_data=report_data_from(v, required=False),

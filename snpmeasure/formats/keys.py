@@ -38,9 +38,14 @@ def read_passphrase(env: str | None = None, file: str | os.PathLike | None = Non
     return None
 
 
+SEV_KEYS = "p384"        # ID and author keys: ECDSA P-384 only (SEV-SNP ABI)
+SIGNING_KEYS = "signing"  # manifest and CoRIM signers: ECDSA P-256 or P-384, or Ed25519
+
+
 def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
-                     flag: str = "key"):
-    """An EC P-384 private key from a PEM or DER file."""
+                     flag: str = "key", accept: str = SEV_KEYS):
+    """A private key from a PEM or DER file: EC P-384, or with ``accept=SIGNING_KEYS`` also
+    P-256 and Ed25519."""
     serialization, ec = _crypto()
     data = read_file(path)
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data \
@@ -60,17 +65,18 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
         raise InputError(path, f"not a PEM or DER private key ({flag})") from None
     except Exception:  # cryptography's UnsupportedAlgorithm and friends
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
-    _check_p384(key, path, flag)
+    _check_key(key, path, flag, accept)
     return key
 
 
-def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, flag: str = "key"):
+def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, flag: str = "key",
+                    accept: str = SEV_KEYS):
     """The public half of a key file holding a public key, a private key or a certificate."""
     serialization, ec = _crypto()
     data = read_file(path)
     pem = b"-----BEGIN" in data
     if pem and b"PRIVATE KEY" in data:
-        return load_private_key(path, passphrase, flag).public_key()
+        return load_private_key(path, passphrase, flag, accept).public_key()
     try:
         if pem and b"CERTIFICATE" in data:
             from .certificates import load_certificate
@@ -81,19 +87,35 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
             try:
                 key = serialization.load_der_public_key(data)
             except ValueError:
-                return load_private_key(path, passphrase, flag).public_key()
+                try:
+                    from cryptography import x509
+                    key = x509.load_der_x509_certificate(data).public_key()
+                except ValueError:
+                    return load_private_key(path, passphrase, flag, accept).public_key()
     except SnpMeasureError:
         raise
     except ValueError:
         raise InputError(path, f"not a PEM or DER key ({flag})") from None
     except Exception:  # cryptography's UnsupportedAlgorithm for unknown key types, and kin
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
-    _check_p384(key, path, flag)
+    _check_key(key, path, flag, accept)
     return key
 
 
-def _check_p384(key, path, flag: str) -> None:
+def _check_key(key, path, flag: str, accept: str) -> None:
     _, ec = _crypto()
+    if accept == SIGNING_KEYS:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+            return
+        if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) \
+                and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
+            return
+        what = key.curve.name if isinstance(key, (ec.EllipticCurvePrivateKey,
+                                                  ec.EllipticCurvePublicKey)) \
+            else type(key).__name__.lstrip("_")
+        raise UnsupportedError(f"{path}: the {flag} is {what}, not ECDSA P-256, ECDSA P-384 or "
+                               "Ed25519")
     if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         raise UnsupportedError(f"{path}: the {flag} is {type(key).__name__.lstrip('_')}, not an "
                                "ECDSA P-384 key")

@@ -1,21 +1,71 @@
-"""Reading manifests written by ``snpmeasure manifest`` (the schema is docs/manifest.schema.json)."""
+"""Reading manifests written by ``snpmeasure manifest`` (schema: docs/manifest.schema.json),
+plain or signed (a DSSE envelope, ``formats.dsse``).
+
+Trust follows the keys the caller gives: a signed manifest is read only when one of its
+signatures verifies with one of them, and with keys given an unsigned manifest is refused. A
+signed manifest without keys is refused too: nothing would make its signature mean anything.
+"""
 from __future__ import annotations
 
 import json
 
-from ..errors import FormatError
+from ..errors import FormatError, SignatureError
 from ..files import read_file
 from ..limits import MAX_MANIFEST_FILE
+from .dsse import is_envelope, open_envelope
+
+MANIFEST_VERSIONS = (1, 2)
 
 
-def manifest_measurements(path: str) -> list[dict]:
+def load_manifest(path: str, public_keys: tuple | list = ()) -> dict:
+    """The manifest document at ``path``; with ``public_keys`` it must be signed by one of
+    them (SignatureError, exit 8, otherwise)."""
+    return parse_manifest(read_manifest_bytes(path), path, public_keys)
+
+
+def read_manifest_bytes(path: str) -> bytes:
+    return read_file(path, MAX_MANIFEST_FILE, "manifest")
+
+
+def parse_manifest(data: bytes, path: str, public_keys: tuple | list = ()) -> dict:
+    """:func:`load_manifest` of bytes already read."""
     try:
-        document = json.loads(read_file(path, MAX_MANIFEST_FILE, "manifest"))
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FormatError(path, "manifest", "is not JSON") from None
+    if is_envelope(document):
+        if not public_keys:
+            raise SignatureError(f"{path}: a signed manifest is trusted only with the key that "
+                                 "signed it: give --manifest-key")
+        document, _ = open_envelope(document, list(public_keys), path)
+    elif public_keys:
+        raise SignatureError(f"{path}: the manifest is not signed, but --manifest-key asks for "
+                             "one signed by that key")
+    check_manifest(document, path)
+    return document
+
+
+def check_manifest(document: object, path: str) -> None:
+    """The parts of a manifest a verifier relies on: version, and a measurement per entry."""
+    try:
+        if not isinstance(document, dict):
+            raise TypeError
+        if document.get("manifest_version") not in MANIFEST_VERSIONS:
+            raise FormatError(path, "manifest_version", f"{document.get('manifest_version')!r} "
+                              f"is not one of {MANIFEST_VERSIONS}")
         entries = document["measurements"]
         if not isinstance(entries, list):
             raise TypeError
         for entry in entries:
-            bytes.fromhex(entry["measurement"])
+            if len(bytes.fromhex(entry["measurement"])) not in (32, 48):
+                raise ValueError
+    except FormatError:
+        raise
     except (ValueError, KeyError, TypeError):
-        raise FormatError(path, "manifest", "not a snpmeasure manifest (no measurements list)")
-    return entries
+        raise FormatError(path, "manifest", "not a snpmeasure manifest (no list of "
+                          "measurements)") from None
+
+
+def manifest_measurements(path: str, public_keys: tuple | list = ()) -> list[dict]:
+    """The entries of the manifest at ``path`` (see :func:`load_manifest` for keys)."""
+    return load_manifest(path, public_keys)["measurements"]

@@ -404,11 +404,19 @@ class QemuIgvm:
             out.append((page, f"VMSA of vCPU {index} (x86 reset state) [rule igvm-vcpus]"))
         return out
 
+    def check_vcpu_count(self, vcpus: int) -> None:
+        """Refuse a vCPU count below a VP_CONTEXT's index (``launch`` has read the file)."""
+        for index, (header, _) in self.contexts.items():
+            if index >= vcpus:
+                self._refuse("igvm-vmsa", header, f"vp_index {index} with {vcpus} vCPU(s)")
+
     def launch(self, read: bool = True) -> Iterator[tuple[str, int, PageType | None,
                                                           bytes | None, str]]:
         """("page", gpa, type, data, label) for every page update and then ("vmsa", ...) for
-        every vCPU, in QEMU/KVM's order. SNP pages a GPA twice are refused after the last."""
+        every vCPU, in QEMU/KVM's order (vCPU i's VMSA does not depend on the count). SNP pages
+        a GPA twice are refused after the last."""
         contexts: dict[int, tuple[Header, dict]] = {}
+        self.contexts = contexts  # vCPU index -> its VP_CONTEXT, once the file is read
         spans: list[tuple[int, int]] = []  # SNP: (first GPA, end GPA) of every load
         for item in self._regions():
             kind = item[0]

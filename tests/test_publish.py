@@ -1,0 +1,371 @@
+"""Publishing: signed manifests (DSSE, in-toto), report verify with manifest keys, IGVM manifests,
+batches of ID blocks, Trustee RVPS messages. Expectations come from the DSSE specification's
+vectors, an independent DSSE verifier and Trustee's extractor and policy written out here."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from conftest import DATA, ROOT, SAMPLES
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from schema_check import check
+
+from snpmeasure.cli.main import main
+from snpmeasure.formats.dsse import pae
+
+OVMF = str(SAMPLES / "OVMF.amdsev.fd")
+SCHEMA = json.loads((ROOT / "docs" / "manifest.schema.json").read_text())
+PREDICATE = "https://snpmeasure.invalid/manifest/v2"
+
+
+# -- DSSE: the specification's vectors --------------------------------------------------------
+
+def test_pae_vectors_from_the_dsse_specification():
+    """DSSE protocol.md v1.0.2 and go-securesystemslib dsse/sign_test.go TestPAE."""
+    assert pae("http://example.com/HelloWorld", b"hello world") == \
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert pae("", b"") == b"DSSEv1 0  0 "
+    assert pae("http://example.com/HelloWorld", "ಠ".encode()) == \
+        b"DSSEv1 29 http://example.com/HelloWorld 3 \xe0\xb2\xa0"
+    body = bytes(range(256)) * 4
+    kind = "application/vnd.in-toto+json"
+    assert pae(kind, body) == b"DSSEv1 %d %s %d %s" % (len(kind), kind.encode(), len(body), body)
+
+
+def test_the_specification_signature_verifies():
+    """The ECDSA P-256 envelope of DSSE protocol.md v1.0.2 (raw r || s signature)."""
+    from snpmeasure.formats.signing import verify_signature
+    from snpmeasure.errors import VerificationError
+
+    x = 46950820868899156662930047687818585632848591499744589407958293238635476079160
+    y = 5640078356564379163099075877009565129882514886557779369047442380624545832820
+    public = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    sig = base64.b64decode("A3JqsQGtVsJ2O2xqrI5IcnXip5GToJ3F+FnZ+O88SjtR6rDAajabZKciJTfUiHqJ"
+                           "PcIAriEGAHTVeCUjW2JIZA==")
+    message = pae("http://example.com/HelloWorld", b"hello world")
+    verify_signature(public, sig, message, "vector")
+    with pytest.raises(VerificationError):
+        verify_signature(public, sig, message + b"!", "vector")
+
+
+# -- signed manifests ----------------------------------------------------------------------
+
+def _keys(tmp_path):
+    keys = {"p256": ec.generate_private_key(ec.SECP256R1()),
+            "p384": ec.generate_private_key(ec.SECP384R1()),
+            "ed25519": ed25519.Ed25519PrivateKey.generate()}
+    paths = {}
+    for name, key in keys.items():
+        private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
+        private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        public.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        paths[name] = (str(private), str(public))
+    return keys, paths
+
+
+def independent_dsse_verify(envelope: dict, public_key) -> dict:
+    """A DSSE verifier written from the specification alone: PAE, then the signature (DER
+    ECDSA with the curve's hash, or Ed25519), then the payload."""
+    payload = base64.standard_b64decode(envelope["payload"])
+    kind = envelope["payloadType"].encode()
+    message = b"DSSEv1 " + str(len(kind)).encode() + b" " + kind + b" " + \
+        str(len(payload)).encode() + b" " + payload
+    sig = base64.standard_b64decode(envelope["signatures"][0]["sig"])
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        public_key.verify(sig, message)
+    else:
+        digest = hashes.SHA384() if public_key.curve.key_size == 384 else hashes.SHA256()
+        public_key.verify(sig, message, ec.ECDSA(digest))
+    return json.loads(payload)
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "ed25519"])
+def test_signed_manifest_is_an_in_toto_statement_in_dsse(tmp_path, capsys, kind):
+    keys, paths = _keys(tmp_path)
+    out = tmp_path / "signed.json"
+    args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-2", "--vcpu-type",
+            "EPYC-Milan"]
+    assert main(args + ["--sign", paths[kind][0], "-o", str(out)]) == 0
+    envelope = json.loads(out.read_text())
+    assert set(envelope) == {"payloadType", "payload", "signatures"}
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    assert base64.b64encode(base64.b64decode(envelope["payload"])).decode() == \
+        envelope["payload"]  # standard alphabet, padded (what cosign decodes)
+    statement = independent_dsse_verify(envelope, keys[kind].public_key())
+    assert set(statement) == {"_type", "subject", "predicateType", "predicate"}
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == PREDICATE
+    ovmf_sha = hashlib.sha256(open(OVMF, "rb").read()).hexdigest()
+    assert statement["subject"] == [{"name": "OVMF.amdsev.fd", "digest": {"sha256": ovmf_sha}}]
+    check(statement["predicate"], SCHEMA)
+    assert main(args) == 0
+    assert statement["predicate"] == json.loads(capsys.readouterr().out)
+    keyid = envelope["signatures"][0]["keyid"]
+    der = keys[kind].public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert keyid == hashlib.sha256(der).hexdigest()
+
+
+def _report_and_manifest(tmp_path, keys=None):
+    """A real Milan report and a manifest (written by the library) listing its measurement."""
+    from snpmeasure.formats.dsse import signed_manifest
+    from snpmeasure.formats.report import load_report
+
+    report = DATA / "reports" / "report_milan.hex"
+    measurement = load_report(report).measurement.hex()
+    document = {"tool": "snpmeasure", "version": "test", "manifest_version": 2, "mode": "snp",
+                "source": "ovmf", "host": {"qemu_version": "11.1", "host_checks": True},
+                "igvm": None, "inputs": {"ovmf": {"name": "OVMF.fd", "size": 1,
+                                                  "sha256": "00" * 32}},
+                "append": None, "cmdline_sha256": None, "vars_size": None,
+                "snp_ovmf_hash": None,
+                "measurements": [{"mode": "snp", "vcpus": 4, "vcpu_type": "EPYC-Milan",
+                                  "vcpu_sig": "0xa00f11", "vmm_type": "QEMU",
+                                  "guest_features": "0x1", "legacy_vm_type": False,
+                                  "measurement": measurement}]}
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(document))
+    signed = tmp_path / "signed-manifest.json"
+    if keys:
+        signed.write_bytes(signed_manifest(document, keys))
+    return str(report), str(plain), str(signed), document
+
+
+def _verify_args(report):
+    return ["report", "verify", report, "--vcek", str(DATA / "reports" / "vcek_milan.der"),
+            "--ca", str(DATA / "reports" / "ark_ask_milan.pem"), "--at",
+            "2025-06-01T00:00:00Z"]
+
+
+def test_report_verify_trusts_a_manifest_only_through_its_key(tmp_path, capsys):
+    keys, paths = _keys(tmp_path)
+    report, plain, signed, _ = _report_and_manifest(tmp_path, [keys["p384"]])
+    base = _verify_args(report)
+    assert main(base + ["--manifest", plain]) == 0
+    capsys.readouterr()
+    # signed and verified with the right key (any of several)
+    assert main(base + ["--manifest", signed, "--manifest-key", paths["p256"][1],
+                        "--manifest-key", paths["p384"][1], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["matched_manifest_entries"][0]["vcpus"] == 4
+    # a signed manifest without a key, with the wrong key; an unsigned one with a key
+    for extra in ([], ["--manifest-key", paths["ed25519"][1]]):
+        assert main(base + ["--manifest", signed] + extra) == 8
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and "--manifest-key" in err
+    assert main(base + ["--manifest", plain, "--manifest-key", paths["p384"][1]]) == 8
+    assert "not signed" in capsys.readouterr().err
+    # a tampered payload: one measurement digit changed, the signature kept
+    envelope = json.loads(open(signed).read())
+    statement = base64.b64decode(envelope["payload"])
+    tampered = statement.replace(b'"vcpus":4', b'"vcpus":8')
+    assert tampered != statement
+    envelope["payload"] = base64.b64encode(tampered).decode()
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(envelope))
+    assert main(base + ["--manifest", str(bad), "--manifest-key", paths["p384"][1]]) == 8
+    capsys.readouterr()
+
+
+def test_signed_manifest_with_an_encrypted_key(tmp_path, monkeypatch, capsys):
+    key = ec.generate_private_key(ec.SECP384R1())
+    path = tmp_path / "enc.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(b"s3cret")))
+    args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type", "EPYC",
+            "--sign", str(path)]
+    assert main(args) == 2
+    assert "passphrase" in capsys.readouterr().err
+    monkeypatch.setenv("SIGN_PASS", "s3cret")
+    assert main(args + ["--sign-passphrase-env", "SIGN_PASS"]) == 0
+    envelope = json.loads(capsys.readouterr().out)
+    independent_dsse_verify(envelope, key.public_key())
+    rsa_path = tmp_path / "rsa.pem"
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    rsa_path.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    assert main(args[:-1] + [str(rsa_path)]) == 5
+    assert "P-256, ECDSA P-384 or Ed25519" in capsys.readouterr().err
+
+
+# -- IGVM manifests ------------------------------------------------------------------------
+
+def test_igvm_manifest_entries_equal_the_igvm_command(tmp_path, capsys):
+    from test_igvm_qemu import FILE_STATE, VMSA_GPA, vmsa_page, write
+
+    path = write(tmp_path / "g.igvm", lambda w: w.page_data(0x1000, b"\x11" * 4096)
+                 .vp_context(VMSA_GPA, vmsa_page(FILE_STATE)))
+    doc_args = ["manifest", "--igvm", str(path), "--loader", "qemu", "--vcpus", "1-3,8",
+                "--vcpu-type", "EPYC-Milan,EPYC-Genoa"]
+    assert main(doc_args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    check(doc, SCHEMA)
+    assert doc["source"] == "igvm" and doc["igvm"]["loader"] == "qemu"
+    assert len(doc["measurements"]) == 8
+    for entry in doc["measurements"]:
+        assert main(["igvm", str(path), "--loader", "qemu", "--vcpus", str(entry["vcpus"]),
+                     "--vcpu-type", entry["vcpu_type"]]) == 0
+        assert capsys.readouterr().out.strip() == entry["measurement"]
+    # 1 vCPU needs no signature: both CPU types give the same digest
+    ones = [e["measurement"] for e in doc["measurements"] if e["vcpus"] == 1]
+    assert ones[0] == ones[1]
+    assert main(["manifest", "--igvm", str(path)]) == 0  # igvmmeasure rules: one entry
+    plain = json.loads(capsys.readouterr().out)
+    assert [e["vcpus"] for e in plain["measurements"]] == [None]
+    assert plain["measurements"][0]["measurement"] == \
+        __import__("snpmeasure.engine.igvm", fromlist=["x"]).measure_igvm(path).hex
+    assert main(["manifest", "--igvm", str(path), "--mode", "snp"]) == 2
+
+
+# -- ID blocks for a whole manifest ---------------------------------------------------------
+
+def test_id_blocks_for_every_entry_in_one_run(tmp_path, capsys):
+    from test_id_block import _verify_sev_signature
+
+    from snpmeasure.formats.keys import load_private_key
+
+    manifest = tmp_path / "m.json"
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-64", "--vcpu-type",
+                 "EPYC-Milan,EPYC-Genoa,EPYC-Turin", "-o", str(manifest)]) == 0
+    out_dir = tmp_path / "ids"
+    id_key = load_private_key(DATA / "keys" / "id_key_test.pem")
+    author_key = load_private_key(DATA / "keys" / "author_key_test.pem")
+    keys = ["--id-key", str(DATA / "keys" / "id_key_test.pem"), "--author-key",
+            str(DATA / "keys" / "author_key_test.pem")]
+    assert main(["id-block", "--manifest", str(manifest), "--out-dir", str(out_dir),
+                 "--guest-svn", "7", "--no-smt"] + keys) == 0
+    capsys.readouterr()
+    index = json.loads((out_dir / "index.json").read_text())
+    entries = json.loads(manifest.read_text())["measurements"]
+    assert len(index["entries"]) == len(entries) == 192
+    assert index["manifest"]["sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    for item, entry in zip(index["entries"], entries):
+        block = (out_dir / item["id_block_file"]).read_bytes()
+        auth = (out_dir / item["id_auth_file"]).read_bytes()
+        # the ID block layout (SNP ABI): LD, family ID, image ID, version, SVN, policy
+        assert block[:48].hex() == entry["measurement"]
+        assert int.from_bytes(block[84:88], "little") == 7  # guest SVN
+        assert int.from_bytes(block[88:96], "little") == 0x20000  # policy: SMT off
+        _verify_sev_signature(id_key.public_key(), auth[0x40:0x240], block)
+        _verify_sev_signature(author_key.public_key(), auth[0x680:0x880], auth[0x240:0x644])
+        assert item["qemu_properties"].startswith(
+            "id-block=" + base64.b64encode(block).decode() + ",id-auth=")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ids", "m.json"]  # nothing staged
+    # the directory is replaced whole, only with --force, and only an earlier batch
+    assert main(["id-block", "--manifest", str(manifest), "--out-dir", str(out_dir)] + keys) == 7
+    assert main(["id-block", "--manifest", str(manifest), "--out-dir", str(tmp_path)] + keys
+                + ["--force"]) == 7
+    capsys.readouterr()
+
+
+# -- Trustee ---------------------------------------------------------------------------------
+
+def trustee_sample_extractor(message: str) -> dict:
+    """Trustee's RVPS: version check, then the 'sample' extractor (rvps/src/lib.rs,
+    rvps/src/extractors/sample/mod.rs at v0.21.0): strict standard base64, then JSON."""
+    document = json.loads(message)
+    assert document.get("version", "0.1.0") == "0.1.0", "Version unmatched"
+    assert document["type"] == "sample"
+    payload = base64.b64decode(document["payload"], validate=True)
+    values = json.loads(payload)
+    assert isinstance(values, dict)
+    return values
+
+
+def trustee_snp_policy(values: dict, claims: dict) -> dict:
+    """The SNP block of ear_default_policy_cpu.rego (v0.16.0 to v0.21.0), in Python."""
+    def rv(name):
+        return values.get(name)
+
+    executables = 3 if claims["measurement"] in (rv("snp_launch_measurement") or []) else 33
+    hardware = 2 if all(claims[claim] in (rv(name) or []) for claim, name in (
+        ("reported_tcb_bootloader", "snp_bootloader"), ("reported_tcb_microcode", "snp_microcode"),
+        ("reported_tcb_snp", "snp_snp_svn"), ("reported_tcb_tee", "snp_tee_svn"))) else 97
+    base = not claims["policy_debug_allowed"] and not claims["policy_migrate_ma"]
+    full = base and all(claims[claim] == rv(name) for claim, name in (
+        ("platform_smt_enabled", "snp_smt_enabled"), ("platform_tsme_enabled", "snp_tsme_enabled"),
+        ("policy_abi_major", "snp_guest_abi_major"), ("policy_abi_minor", "snp_guest_abi_minor"),
+        ("policy_single_socket", "snp_single_socket"), ("policy_smt_allowed", "snp_smt_allowed")))
+    configuration = 2 if full else 3 if base else 36
+    return {"executables": executables, "hardware": hardware, "configuration": configuration}
+
+
+def reported_tcb(report) -> dict:
+    """REPORTED_TCB (report offset 0x180) of a Milan/Genoa report: boot loader, TEE, 4 reserved
+    bytes, SNP, microcode (SEV-SNP ABI, TCB_VERSION)."""
+    raw = report.raw[0x180:0x188]
+    return {"boot_loader": raw[0], "tee": raw[1], "snp": raw[6], "microcode": raw[7]}
+
+
+def _claims_of(report) -> dict:
+    """The SNP claims Trustee's verifier derives (deps/verifier/src/snp/mod.rs, v0.18.0+)."""
+    from snpmeasure.abi.policy import decode_policy
+
+    f = report.fields
+    policy = decode_policy(f["policy"])
+    tcb = reported_tcb(report)
+    info = f["platform_info"]
+    return {"measurement": f["measurement"].hex(), "policy_abi_major": policy["abi_major"],
+            "policy_abi_minor": policy["abi_minor"], "policy_smt_allowed": policy["smt"],
+            "policy_migrate_ma": policy["migrate_ma"], "policy_debug_allowed": policy["debug"],
+            "policy_single_socket": policy["single_socket"],
+            "reported_tcb_bootloader": tcb["boot_loader"], "reported_tcb_tee": tcb["tee"],
+            "reported_tcb_snp": tcb["snp"], "reported_tcb_microcode": tcb["microcode"],
+            "platform_smt_enabled": bool(info & 1), "platform_tsme_enabled": bool(info & 2)}
+
+
+def test_rvps_message_passes_trustees_policy_for_a_real_report(tmp_path, capsys):
+    from snpmeasure.formats.report import load_report
+
+    keys, paths = _keys(tmp_path)
+    report_path, plain, signed, document = _report_and_manifest(tmp_path, [keys["ed25519"]])
+    report = load_report(report_path)
+    claims = _claims_of(report)
+    tcb = reported_tcb(report)
+    args = ["export", "--format", "rvps", "--manifest", signed, "--manifest-key",
+            paths["ed25519"][1], "--min-tcb",
+            f"bl={tcb['boot_loader']},tee={tcb['tee']},snp={tcb['snp']},"
+            f"ucode={tcb['microcode']}", "--policy", hex(report.fields["policy"]),
+            "--smt", "on" if claims["platform_smt_enabled"] else "off",
+            "--tsme", "on" if claims["platform_tsme_enabled"] else "off"]
+    assert main(args) == 0
+    values = trustee_sample_extractor(capsys.readouterr().out)
+    assert values["snp_launch_measurement"] == [claims["measurement"]]
+    assert trustee_snp_policy(values, claims) == {"executables": 3, "hardware": 2,
+                                                  "configuration": 2}
+    # a TCB one below the minimum, another measurement: the policy says so
+    lower = dict(claims, reported_tcb_snp=tcb["snp"] - 1 if tcb["snp"] else 0)
+    if tcb["snp"]:
+        assert trustee_snp_policy(values, lower)["hardware"] == 97
+    assert trustee_snp_policy(values, dict(claims, measurement="00" * 48))["executables"] == 33
+    # the base64 spelling of Trustee v0.17 and earlier
+    assert main(["export", "--format", "rvps", "--manifest", plain,
+                 "--measurement-encoding", "base64"]) == 0
+    old = trustee_sample_extractor(capsys.readouterr().out)
+    assert old == {"snp_launch_measurement": [
+        base64.b64encode(bytes.fromhex(claims["measurement"])).decode()]}
+
+
+def test_export_refusals(tmp_path, capsys):
+    keys, paths = _keys(tmp_path)
+    _, plain, signed, _ = _report_and_manifest(tmp_path, [keys["p256"]])
+    cases = [
+        (["--format", "rvps", "--manifest", signed], 8),                    # signed, no key
+        (["--format", "rvps", "--manifest", plain, "--policy", "0xB0000"], 2),  # debug allowed
+        (["--format", "rvps", "--manifest", plain, "--min-tcb", "fmc=1"], 2),
+        (["--format", "rvps", "--manifest", plain, "--vlek"], 2),
+        (["--format", "xml", "--manifest", plain], 2),
+        (["--format", "rvps"], 2),
+    ]
+    for args, code in cases:
+        assert main(["export"] + args) == code, args
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
