@@ -30,6 +30,20 @@ def main() -> int:
              .parameter_insert(0x3000, 0).vp_context(0xFFFFFFFFF000, bytes(4096)).build())
     with open(os.path.join(ROOT, "fuzz", "corpus", "igvm", "small"), "wb") as handle:
         handle.write(small)
+    from snpmeasure.launch.vmsa import build_vmsa
+    seg = {"selector": 0x10, "attrib": 0xC093, "limit": 0xFFFFFFFF, "base": 0}
+    vmsa = build_vmsa({"cs": {"selector": 8, "attrib": 0xA09B, "limit": 0xFFFFFFFF, "base": 0},
+                       "ss": seg, "ds": seg, "es": seg, "efer": 0xD00, "cr0": 0x80000033,
+                       "cr4": 0x620, "cr3": 0x100000, "dr7": 0x400, "xcr0": 1, "rip": 0x200000,
+                       "g_pat": 0x0007040600070406, "sev_features": 0x21, "x87_fcw": 0x37F,
+                       "mxcsr": 0x1F80})
+    qemu = (IgvmWriter().platform().guest_policy().parameter_area(0, 8192)
+            .parameter_usage(0x307, 0).page_data(0x1000, b"\x02" * 4096)
+            .page_data(0x2000, flags=0).page_data(0x3000, data_type=1)
+            .parameter_insert(0x10000, 0).page_data(0x4000, data_type=2)
+            .vp_context(0xFFFFFFFFF000, vmsa).build())
+    with open(os.path.join(ROOT, "fuzz", "corpus", "igvm", "qemu"), "wb") as handle:
+        handle.write(qemu)
     with open(os.path.join(DATA, "svsm.bin"), "rb") as handle:
         svsm = handle.read()
     with open(os.path.join(ROOT, "fuzz", "corpus", "svsm", "tail"), "wb") as handle:

@@ -15,3 +15,4 @@ MAX_CERT_TABLE = 1 << 20           # an extended-report certificate table (auxbl
 MAX_CERT_TABLE_ENTRIES = 64        # entries of one table (AMD defines five GUIDs)
 MAX_TRUST_ROOTS = 64               # --trust-root and --crl files
 MAX_ID_BLOCK_BATCH = 1 << 12       # ID block/ID_AUTH pairs of one id-block --manifest run
+MAX_CORIM = 8 << 20                # a CoRIM (signed or not) read or written

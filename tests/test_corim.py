@@ -160,6 +160,7 @@ def test_deterministic_output():
     assert UUID_TEXT.fullmatch(comids(first)[0][1][0])
     assert build(policy=1) != first                    # ids follow the content
     assert unsigned_map(build(policy=1))[0] != corim[0]
+    assert comids(build(policy=1))[0][1][0] != comids(first)[0][1][0]
 
 
 def test_given_ids_are_used_verbatim():
@@ -275,6 +276,10 @@ def test_corim_measurements_refuses_wrong_digest_sizes():
     cbor2.dumps(cbor2.CBORTag(501, {0: "x", 1: [cbor2.CBORTag(506, cbor2.dumps({1: {0: "t"}}))]})),
     bytes.fromhex("d901f5a2006178019f80ff"),               # indefinite-length array
     bytes.fromhex("d901f5a3006178018000617a"),              # duplicate key 0
+    bytes.fromhex("d901f5a2006178" "01" "d81c81d81d00"),    # a shared, self-containing array
+    bytes.fromhex("d901f5a2006178" "01" "d81e82" "1b7fffffffffffffff" "01"),  # tag 30 rational
+    cbor2.dumps(cbor2.CBORTag(501, {0: "x", 1: [cbor2.CBORTag(506, cbor2.dumps(
+        {1: {0: "t"}, 4: {0: []}}))]})) + b"\x00",      # trailing bytes
 ])
 def test_malformed_corims_are_format_errors(data):
     with pytest.raises(FormatError) as info:
@@ -385,6 +390,13 @@ def test_tampered_payload_fails(kind):
     signed[at + 5] ^= 0x01
     with pytest.raises(VerificationError):
         C.verify_corim(bytes(signed), [key.public_key()])
+
+
+def test_trailing_bytes_after_the_envelope_are_refused():
+    key = KEYS["P-256"][0]()
+    signed = C.sign_corim(build(), key)
+    with pytest.raises(FormatError, match="after the CBOR item"):
+        C.verify_corim(signed + b"\x00", [key.public_key()])
 
 
 def test_tampered_signature_fails():

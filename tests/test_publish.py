@@ -369,3 +369,59 @@ def test_export_refusals(tmp_path, capsys):
         assert main(["export"] + args) == code, args
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1
+
+
+# -- CoRIM from the command line (the module's own tests: test_corim.py) ---------------------
+
+def _decode_corim(data: bytes):
+    import cbor2
+
+    corim = cbor2.loads(data)
+    assert corim.tag == 501
+    comids = [cbor2.loads(tag.value) for tag in corim.value[1]]
+    return corim.value, comids
+
+
+def test_export_corim_command(tmp_path, capsys):
+    import cbor2
+
+    keys, paths = _keys(tmp_path)
+    _, plain, signed, document = _report_and_manifest(tmp_path, [keys["p256"]])
+    out = tmp_path / "m.corim"
+    chip = bytes(range(64))
+    assert main(["export", "--format", "corim", "--manifest", signed, "--manifest-key",
+                 paths["p256"][1], "--min-tcb", "bl=3,tee=1,snp=22,ucode=213", "--policy",
+                 "0x30000", "--chip-id", chip.hex(), "-o", str(out)]) == 0
+    corim, (comid,) = _decode_corim(out.read_bytes())
+    assert corim[3] == cbor2.CBORTag(32, "tag:amd.com,2024:snp-corim-profile")
+    (triple,) = comid[4][0]
+    environment, claims = triple
+    assert environment[0][0] == cbor2.CBORTag(111, bytes.fromhex("2b060104019c780301"))
+    assert environment[1] == cbor2.CBORTag(560, chip)
+    by_key = {claim[0]: claim[1] for claim in claims}
+    assert by_key[641] == {2: [[7, bytes.fromhex(document["measurements"][0]["measurement"])]]}
+    assert by_key[2] == {4: cbor2.CBORTag(560, (0x30000).to_bytes(8, "little"))}
+    # Milan's TCB_VERSION (the manifest's CPU is EPYC-Milan): bl, tee, 4 reserved, snp, ucode
+    expected_tcb = int.from_bytes(bytes([3, 1, 0, 0, 0, 0, 22, 213]), "little")
+    assert by_key[647] == {1: cbor2.CBORTag(553, expected_tcb)}
+    # Turin's layout: fmc, bl, tee, snp, 3 reserved, ucode
+    assert main(["export", "--format", "corim", "--manifest", plain, "--min-tcb",
+                 "fmc=1,bl=3,tee=1,snp=22,ucode=213", "--product", "Turin", "-o",
+                 str(tmp_path / "t.corim")]) == 0
+    _, (turin,) = _decode_corim((tmp_path / "t.corim").read_bytes())
+    tcb = {c[0]: c[1] for c in turin[4][0][0][1]}[647][1].value
+    assert tcb == int.from_bytes(bytes([1, 3, 1, 22, 0, 0, 0, 213]), "little")
+    # signed: a COSE_Sign1 around the same CoRIM
+    assert main(["export", "--format", "corim", "--manifest", plain, "--sign",
+                 paths["ed25519"][0], "--signer-name", "ACME CI", "-o",
+                 str(tmp_path / "s.corim")]) == 0
+    cose = cbor2.loads((tmp_path / "s.corim").read_bytes())
+    assert cose.tag == 18
+    protected = cbor2.loads(cose.value[0])
+    assert protected[1] == -8 and protected[3] == "application/rim+cbor"
+    assert cbor2.loads(protected[8]) == {0: {0: "ACME CI"}}
+    for args in (["--csp-id", "cloud"], ["--vlek", "--chip-id", chip.hex()],
+                 ["--min-tcb", "fmc=1"]):
+        assert main(["export", "--format", "corim", "--manifest", plain, "-o",
+                     str(tmp_path / "x.corim")] + args) == 2, args
+        assert capsys.readouterr().err.count("\n") == 1

@@ -54,6 +54,18 @@ def canonical_product(name: str) -> str | None:
     return None
 
 
+def tcb_value(components: dict, product: str) -> int:
+    """The TCB_VERSION holding ``components`` (name -> SVN; missing ones 0) in ``product``'s
+    layout."""
+    layout = TCB_LAYOUTS[product]
+    raw = bytearray(8)
+    for name, svn in components.items():
+        if name not in layout:
+            raise KeyError(name)
+        raw[layout[name]] = svn
+    return int.from_bytes(raw, "little")
+
+
 def tcb_components(value: int, product: str) -> dict:
     """The components of a TCB_VERSION in ``product``'s layout (Milan's for unknown products,
     marked as such by the caller)."""

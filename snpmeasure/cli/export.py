@@ -16,6 +16,31 @@ def _on_off(value: str | None, flag: str) -> bool | None:
     return value.lower() == "on"
 
 
+def _tcb_version(components: dict, product: str | None, documents: list[dict]) -> int:
+    """The REPORTED_TCB (one TCB_VERSION) of --min-tcb, whose layout is the product's: from
+    --product, or from the manifests' vCPU signatures when they name one product."""
+    from ..abi.products import canonical_product, product_from_cpuid, tcb_value
+    from ..launch.cpu import decode_signature
+
+    if product is not None:
+        name = canonical_product(product)
+        if name is None:
+            raise ConfigError(f"--product {product!r} is not Milan, Genoa or Turin")
+    else:
+        found = {product_from_cpuid(*decode_signature(int(entry["vcpu_sig"], 16))[:2])
+                 for document in documents for entry in document["measurements"]
+                 if entry.get("vcpu_sig") and len(entry["measurement"]) == 96}
+        if len(found) != 1 or "unknown" in found:
+            raise ConfigError("--min-tcb for a CoRIM needs the product, whose TCB layout it "
+                              "follows: give --product Milan, Genoa or Turin (the manifests' "
+                              "CPUs name " + (", ".join(sorted(found)) or "none") + ")")
+        (name,) = found
+    try:
+        return tcb_value(components, name)
+    except KeyError as exc:
+        raise ConfigError(f"--min-tcb {exc.args[0]} is not a TCB component of {name}") from None
+
+
 def run_export(values: dict) -> None:
     from ..formats.keys import SIGNING_KEYS, load_public_key
     from ..formats.manifest import load_manifest
@@ -32,7 +57,10 @@ def run_export(values: dict) -> None:
     inapplicable = ([("--measurement-encoding", values["measurement_encoding"] != "hex"),
                      ("--smt", values["smt"] is not None), ("--tsme", values["tsme"] is not None)]
                     if fmt == "corim" else
-                    [("--vlek", values["vlek"]), ("--sign", values["sign"] is not None)])
+                    [("--vlek", values["vlek"]), ("--sign", values["sign"] is not None),
+                     ("--chip-id", values["chip_id"] is not None),
+                     ("--csp-id", values["csp_id"] is not None),
+                     ("--product", values["product"] is not None)])
     given = [flag for flag, present in inapplicable if present]
     if given:
         raise ConfigError(f"{', '.join(given)} does not apply to --format {fmt}")
@@ -53,13 +81,23 @@ def run_export(values: dict) -> None:
         data = (json.dumps(message, indent=2) + "\n").encode()
     else:
         from ..publish.corim import build_corim, sign_corim
-        snp_svn = None
+        tcb = None
         if min_tcb:
-            if set(min_tcb) - {"snp"}:
-                raise ConfigError("--format corim takes --min-tcb snp=N only (the profile's "
-                                  "REPORTED_TCB is one SVN)")
-            snp_svn = min_tcb.get("snp")
-        data = build_corim(documents, policy=policy, min_tcb=snp_svn, vlek=values["vlek"])
+            tcb = _tcb_version(min_tcb, values["product"], documents)
+        instance = None
+        if values["chip_id"] is not None and values["csp_id"] is not None:
+            raise ConfigError("give --chip-id or --csp-id, not both")
+        if values["chip_id"] is not None:
+            if values["vlek"]:
+                raise ConfigError("--chip-id names a chip (VCEK); with --vlek give --csp-id")
+            from ..formats.encoding import parse_bytes_value
+            instance = parse_bytes_value(values["chip_id"], 64, "--chip-id")
+        elif values["csp_id"] is not None:
+            if not values["vlek"]:
+                raise ConfigError("--csp-id names a CSP; it goes with --vlek")
+            instance = values["csp_id"].encode()
+        data = build_corim(documents, policy=policy, min_tcb=tcb, vlek=values["vlek"],
+                           instance=instance)
         if values["sign"] is not None:
             from .analysis import _signing_keys
             (key,) = _signing_keys({**values, "sign": [values["sign"]]})

@@ -437,7 +437,7 @@ EXPORT = Command(
               "base64 (v0.10 to v0.17)."),
      Opt("min_tcb", "--min-tcb", metavar="NAME=N,...",
          help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 (rvps: snp_bootloader and "
-              "kin; corim: REPORTED_TCB for the SNP SVN)."),
+              "kin; corim: REPORTED_TCB as one TCB_VERSION, a min-svn)."),
      Opt("policy", "--policy", metavar="VALUE",
          help="The guest policy the launches use (rvps: ABI version, single socket, SMT "
               "allowed; corim: POLICY)."),
@@ -446,6 +446,13 @@ EXPORT = Command(
          help="rvps: the hosts' TSME state (snp_tsme_enabled)."),
      Opt("vlek", "--vlek", kind=FLAG,
          help="corim: the reports are VLEK-signed (class-id for the CSP, not the chip)."),
+     Opt("chip_id", "--chip-id", metavar="HEX",
+         help="corim: bind the values to one chip: its CHIP_ID (64 bytes, hex), the "
+              "environment's instance."),
+     Opt("csp_id", "--csp-id", metavar="NAME",
+         help="corim with --vlek: bind the values to one CSP: its CSP_ID (the VLEK's csp_id)."),
+     PRODUCT.but(help="corim with --min-tcb: the product whose TCB layout to use (default: "
+                      "from the manifests' vCPU signatures)."),
      Opt("sign", "--sign", metavar="KEY",
          help="corim: sign the CoRIM (COSE_Sign1) with this private key (ECDSA P-256/P-384 or "
               "Ed25519)."),

@@ -15,6 +15,7 @@ decoder failure is a :class:`FormatError` on the path ``<corim>``.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import uuid
 import warnings
@@ -23,7 +24,8 @@ from functools import lru_cache
 
 from ..errors import (ConfigError, FormatError, SnpMeasureWarning, UnsupportedError,
                       VerificationError)
-from .sign import cose_algorithm, is_ecdsa, key_id, sign_raw, verify_signature
+from ..formats.signing import cose_algorithm, is_ecdsa, key_id, sign_raw, verify_signature
+from ..limits import MAX_CORIM
 
 # draft-deeglaze-amd-sev-snp-corim-profile-02, "AMD SEV-SNP CoRIM Profile" (the text; its
 # example spells it with a slash, and the editor's copy moved to 2025; Veraison uses this one).
@@ -45,7 +47,6 @@ MKEY_REPORTED_TCB = 647    # REPORTED_TCB: &(svn: 1): svn64-type
 SHA384 = 7                 # IANA Named Information Hash Algorithm Registry, sha-384
 
 CONTENT_TYPE = "application/rim+cbor"   # corim-11 protected-corim-header-map
-MAX_CORIM = 8 << 20        # bytes: a CoRIM (signed or not) read or written here
 
 # CBOR tags (corim-11 cddl/cbor-tags.txt; RFC 9052; RFC 8949; RFC 9090)
 TAG_COSE_SIGN1, TAG_URI, TAG_OID = 18, 32, 111
@@ -70,7 +71,7 @@ _ARRAY = (list, tuple)   # cbor2 6 decodes arrays inside tags as tuples, maps as
 # regular expressions, MIME, shared references): with cbor2 6 they stay plain CBORTags.
 _SEMANTIC_TAGS = (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260,
                   261, 1004, 43000, 55799)
-_MAX_DEPTH = 32            # a CoRIM of this module nests 11 deep
+_MAX_DEPTH = 32            # CoRIMs written here nest about ten levels deep
 
 
 def _cbor():
@@ -94,7 +95,7 @@ def _decode_options() -> dict:
     options = {"max_depth": _MAX_DEPTH, "allow_indefinite": False, "allow_duplicate_keys": False,
                "semantic_decoders": {tag: keep(tag) for tag in _SEMANTIC_TAGS}}
     try:
-        cbor2.loads(b"\xf6", **options)
+        cbor2.CBORDecoder(io.BytesIO(b"\xf6"), **options).decode()
     except TypeError:
         return {}
     return options
@@ -107,11 +108,16 @@ def _decode(data: bytes, field: str):
     if len(data) > MAX_CORIM:
         raise FormatError(_CORIM, field, f"{len(data)} bytes is over the {MAX_CORIM}-byte limit")
     cbor2 = _cbor()
+    stream = io.BytesIO(bytes(data))
     try:
-        return cbor2.loads(bytes(data), **_decode_options())
+        item = cbor2.CBORDecoder(stream, **_decode_options()).decode()
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise FormatError(_CORIM, field, f"not valid CBOR ({reason})") from None
+    if stream.tell() != len(data):
+        raise FormatError(_CORIM, field, f"{len(data) - stream.tell()} bytes after the CBOR item",
+                          stream.tell())
+    return item
 
 
 def _expect(value, kind, field: str, what: str):
@@ -188,11 +194,15 @@ def _claims(digest: bytes, policy: int | None, min_tcb: int | None) -> list:
     return claims
 
 
-def _triples(digests: list[bytes], class_id: bytes, policy, min_tcb) -> dict:
+def _triples(digests: list[bytes], class_id: bytes, policy, min_tcb,
+             instance: bytes | None = None) -> dict:
     # The class-map holds the class-id only (profile -02: "The rest of the class-map MUST remain
-    # empty"; "model MUST NOT be present"). No instance: a launch measurement is not bound to a
-    # chip (CHIP_ID) or a CSP (CSP_ID).
+    # empty"; "model MUST NOT be present"). The instance is optional: a launch measurement is not
+    # bound to a chip, but a verifier may want the values of one chip (560(CHIP_ID)) or one CSP
+    # (560(CSP_ID)), as profile -02's environment example has; Veraison requires one.
     environment = {0: {0: _cbor().CBORTag(TAG_OID, class_id)}}
+    if instance is not None:
+        environment[1] = _cbor().CBORTag(TAG_BYTES, instance)
     return {0: [[environment, _claims(digest, policy, min_tcb)] for digest in digests]}
 
 
@@ -220,12 +230,15 @@ def _check_ids(tag_ids, count: int) -> list[str] | None:
 
 def build_corim(manifests: list[dict], *, corim_id: str | None = None,
                 tag_ids: list[str] | None = None, policy: int | None = None,
-                min_tcb: int | None = None, vlek: bool = False) -> bytes:
+                min_tcb: int | None = None, vlek: bool = False,
+                instance: bytes | None = None) -> bytes:
     """The unsigned CoRIM (``#6.501``) of ``manifests``: one CoMID per manifest, one reference
     triple per distinct SEV-SNP measurement, each optionally also requiring the guest ``policy``
-    (exact) and a minimum REPORTED_TCB ``min_tcb``. ``vlek`` selects the by-CSP class (reports
-    signed with a VLEK) instead of by-chip (VCEK). SEV and SEV-ES entries are skipped with a
-    warning; a manifest with no SNP entry is refused."""
+    (exact) and a minimum REPORTED_TCB ``min_tcb``: the whole TCB_VERSION as the report holds it
+    (R[0x180:0x188] read as a little-endian uint64, every component packed), not one SVN.
+    ``vlek`` selects the by-CSP class (reports signed with a VLEK) instead of by-chip (VCEK);
+    ``instance`` binds the values to one chip (its CHIP_ID) or CSP (its CSP_ID, UTF-8). SEV and
+    SEV-ES entries are skipped with a warning; a manifest with no SNP entry is refused."""
     cbor2 = _cbor()
     if not manifests:
         raise ConfigError("a CoRIM needs at least one manifest")
@@ -235,12 +248,14 @@ def build_corim(manifests: list[dict], *, corim_id: str | None = None,
     policy = None if policy is None else _uint64(policy, "policy")
     min_tcb = None if min_tcb is None else _uint64(min_tcb, "minimum TCB")
     class_id = CLASS_ID_CSP if vlek else CLASS_ID_CHIP
+    if instance is not None and (not isinstance(instance, bytes) or not instance):
+        raise ConfigError("the instance (CHIP_ID or CSP_ID) must be non-empty bytes")
 
     comids, skipped = [], 0
     for index, manifest in enumerate(manifests):
         digests, sev = _snp_measurements(manifest, index)
         skipped += sev
-        triples = _triples(digests, class_id, policy, min_tcb)
+        triples = _triples(digests, class_id, policy, min_tcb, instance)
         tag_id = tag_ids[index] if tag_ids else \
             _uuid_text(b"snpmeasure CoMID tag-id", _dumps([index, triples]))
         comids.append(_dumps({1: {0: tag_id}, 4: triples}))
@@ -396,7 +411,7 @@ def sign_corim(corim: bytes, private_key, *, signer_name: str = "snpmeasure") ->
     if not isinstance(signer_name, str) or not signer_name:
         raise ConfigError("the CoRIM signer name must be a non-empty string")
     _corim_map(_decode(corim, "unsigned CoRIM"))
-    payload = bytes(corim) + b""
+    payload = bytes(corim)
     protected = _dumps({_ALG: alg, _CONTENT_TYPE: CONTENT_TYPE,
                         _CORIM_META: _dumps({0: {0: signer_name}})})
     kid = bytes.fromhex(key_id(private_key.public_key()))
