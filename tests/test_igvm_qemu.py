@@ -289,7 +289,11 @@ def _id_blocks(w):
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_each_refusal_names_its_rule_and_no_host_checks_measures(tmp_path, case, capsys):
     rule, build = REFUSED[case]
-    path = write(tmp_path / "r.igvm", build or _id_blocks)
+
+    def with_data(writer):  # libigvm refuses a file without any file data (igvm-libigvm)
+        (build or _id_blocks)(writer)
+        writer.page_data(0x7F000000, DATA_B)
+    path = write(tmp_path / "r.igvm", with_data)
     with pytest.raises(HostRuleError) as info:
         measure(path)
     assert info.value.rule == rule and f"host rule '{rule}'" in str(info.value)
@@ -331,7 +335,8 @@ def test_debug_swap_accepted_per_vm_type(tmp_path):
 def test_snp_only_pages_and_vmsas_refused_for_other_guests(tmp_path):
     es = tmp_path / "es.igvm"
     es.write_bytes(IgvmWriter().platform(1, L.Platform.SEV_ES)
-                   .page_data(0x1000, None, 1, data_type=L.PageDataType.SECRETS).build())
+                   .page_data(0x1000, None, 1, data_type=L.PageDataType.SECRETS)
+                   .page_data(0x9000, DATA_A, 1).build())
     with pytest.raises(HostRuleError, match="igvm-snp-pages"):
         measure(es, platform="sev-es", qemu_version="10.2")
     sev = tmp_path / "sev.igvm"
@@ -362,7 +367,8 @@ def test_qemu_releases(tmp_path):
     assert len(measure(es, platform="sev-es", qemu_version="10.2")) == 32
     # MADT has a handler from QEMU 11 on
     madt = write(tmp_path / "m.igvm", lambda w: w.parameter_area(0, PAGE)
-                 .parameter_usage(L.HeaderType.MADT, 0).parameter_insert(0x9000, 0))
+                 .parameter_usage(L.HeaderType.MADT, 0).parameter_insert(0x9000, 0)
+                 .page_data(0x1000, DATA_A))
     assert len(measure(madt)) == 48
     with pytest.raises(HostRuleError, match="igvm-header-type"):
         measure(madt, qemu_version="10.2")
@@ -376,3 +382,76 @@ def test_an_snp_guest_uses_sev_es_directives_when_the_file_has_no_snp_platform(t
         got = measure(es)
     assert got == Chain().add(NORMAL, 0x1000, DATA_A).add(VMSA, VMSA_GPA,
                                                           reset_vmsa(MILAN, 1)).digest
+
+
+# -- what a review against the sources added --------------------------------------------------
+
+def test_gdtr_and_idtr_limits_are_16_bits(tmp_path):
+    """KVM_SET_SREGS carries descriptor-table limits in struct kvm_dtable's __u16."""
+    state = dict(FILE_STATE, gdtr=(0, 0, 0x12345, 0x3000), idtr=(0, 0, 0x1FFFF, 0x4000))
+    path = write(tmp_path / "a.igvm", lambda w: w.page_data(0x1000, DATA_A)
+                 .vp_context(VMSA_GPA, vmsa_page(state)))
+    expected_state = dict(EXPECTED_STATE, gdtr=(0, 0, 0x2345, 0x3000), idtr=(0, 0, 0xFFFF, 0x4000))
+    expected = Chain().add(NORMAL, 0x1000, DATA_A).add(VMSA, VMSA_GPA, vmsa_page(expected_state))
+    assert measure(path) == expected.digest
+
+
+def test_libigvm_and_qemu_rules_found_in_review(tmp_path):
+    import struct as st
+
+    def refused(name, build, rule, **kw):
+        path = write(tmp_path / f"{name}.igvm", build)
+        with pytest.raises(HostRuleError) as info:
+            measure(path, **kw)
+        assert info.value.rule == rule, (name, str(info.value))
+
+    vmsa = vmsa_page(FILE_STATE)
+    # a VP_CONTEXT whose mask is not exactly one platform's (libigvm: InvalidVpContextPlatformType)
+    refused("mask", lambda w: w.page_data(0x1000, DATA_A).vp_context(VMSA_GPA, vmsa,
+                                                                     compatibility_mask=3),
+            "igvm-libigvm")
+    # REQUIRED_MEMORY: page aligned (libigvm); on SEV-ES fatal (no guest_memfd)
+    unaligned = st.pack("<QIIII", 0x10800, 1, 0x1000, 0, 0)
+    refused("reqmem", lambda w: w.page_data(0x1000, DATA_A)
+            .raw_header(L.HeaderType.REQUIRED_MEMORY, unaligned), "igvm-libigvm")
+    es = tmp_path / "es.igvm"
+    es.write_bytes(IgvmWriter().platform(1, L.Platform.SEV_ES).page_data(0x1000, DATA_A, 1)
+                   .raw_header(L.HeaderType.REQUIRED_MEMORY, st.pack("<QIIII", 0x20000, 1,
+                                                                     0x1000, 0, 0)).build())
+    with pytest.raises(HostRuleError, match="igvm-required-memory"):
+        measure(es, platform="sev-es", qemu_version="10.2")
+    # a platform with highest VTL 1 (libigvm: VTL 0 or 2)
+    bad_platform = IgvmWriter().platform(1, highest_vtl=1).page_data(0x1000, DATA_A, 1)
+    (tmp_path / "vtl.igvm").write_bytes(bad_platform.build())
+    with pytest.raises(HostRuleError, match="highest VTL 1"):
+        measure(tmp_path / "vtl.igvm")
+    # DEVICE_TREE: QEMU 11 has a handler, but pc/q35 have no device tree
+    refused("fdt", lambda w: w.page_data(0x1000, DATA_A).parameter_area(0, PAGE)
+            .parameter_usage(L.HeaderType.DEVICE_TREE, 0).parameter_insert(0x9000, 0),
+            "igvm-header-type")
+    # a VP_CONTEXT's reserved field is not checked by libigvm: accepted
+    raw = st.pack("<QIIHH", VMSA_GPA, 1, 0, 0, 0x5A5A)
+    path = tmp_path / "reserved.igvm"
+    writer = IgvmWriter().platform(1).guest_policy(0x30000, 1).page_data(0x1000, DATA_A, 1)
+    writer.vp_context(VMSA_GPA, vmsa)
+    image = bytearray(writer.build())
+    at = image.find(st.pack("<II", L.HeaderType.VP_CONTEXT, 20))
+    image[at + 8 + 18:at + 8 + 20] = b"\x5a\x5a"
+    import zlib
+    start, size = int.from_bytes(image[8:12], "little"), int.from_bytes(image[12:16], "little")
+    image[20:24] = (zlib.crc32(bytes(image[start:start + size]),
+                               zlib.crc32(bytes(image[:20]) + bytes(4))) & 0xFFFFFFFF
+                    ).to_bytes(4, "little")
+    path.write_bytes(bytes(image))
+    assert len(raw) == 20 and len(measure(path)) == 48
+
+
+def test_check_kvm_checks_every_context_without_a_vcpu_count(tmp_path):
+    path = write(tmp_path / "a.igvm", lambda w: w.page_data(0x1000, DATA_A)
+                 .vp_context(VMSA_GPA, vmsa_page(FILE_STATE))
+                 .vp_context(VMSA_GPA, vmsa_page(dict(FILE_STATE, dr7=0x401)), vp_index=1))
+    with pytest.raises(HostRuleError, match="DR7"):
+        measure_igvm(path, IgvmOptions(check_kvm=True))
+    only_ap = write(tmp_path / "b.igvm", lambda w: w.page_data(0x1000, DATA_A)
+                    .vp_context(VMSA_GPA, vmsa_page(FILE_STATE), vp_index=1))
+    assert len(measure_igvm(only_ap, IgvmOptions(check_kvm=True)).digest) == 48

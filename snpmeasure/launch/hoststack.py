@@ -91,22 +91,32 @@ RULES = {
         "QEMU 10.1 backends/igvm.c, backends/igvm-cfg.c"),
     "igvm-sev-11": (
         "QEMU 11 loads the IGVM file at the first system reset, after the SEV/SEV-ES launch "
-        "measurement was taken at machine-init-done, so loading its data fails (by code "
-        "reading; QEMU 10.1 and 10.2 load it during board init)",
+        "measurement was taken at machine-init-done, so loading its data fails, and a file "
+        "without data would measure only the reset state, never its VMSA (by code reading; "
+        "QEMU 10.1 and 10.2 load it during board init)",
         "QEMU 11.1.1 backends/igvm-cfg.c igvm_reset_hold(), hw/core/machine.c "
         "qdev_machine_creation_done(), target/i386/sev.c sev_launch_get_measure()"),
     "igvm-header-type": (
         "QEMU has handlers for PAGE_DATA, VP_CONTEXT, PARAMETER_AREA, PARAMETER_INSERT, "
         "MEMORY_MAP, VP_COUNT, ENVIRONMENT_INFO, REQUIRED_MEMORY, SNP_ID_BLOCK and "
-        "GUEST_POLICY (11.x adds MADT and DEVICE_TREE); any other header, or one libigvm does "
-        "not know, stops the launch",
-        "QEMU backends/igvm.c handlers[], qigvm_handler() (10.1.0, 10.2.2, 11.1.1); "
-        "microsoft/igvm igvm/src/lib.rs IgvmDirectiveHeader::new_from_binary_split()"),
+        "GUEST_POLICY (11.x adds MADT, and DEVICE_TREE, which fails on the pc and q35 machines: "
+        "they have no device tree); any other header, or one libigvm does not know, stops the "
+        "launch",
+        "QEMU backends/igvm.c handlers[], qigvm_handler(), qigvm_directive_device_tree() "
+        "(10.1.0, 10.2.2, 11.1.1); microsoft/igvm igvm/src/lib.rs "
+        "IgvmDirectiveHeader::new_from_binary_split()"),
+    "igvm-required-memory": (
+        "REQUIRED_MEMORY converts guest memory to private, which needs guest_memfd: only "
+        "SEV-SNP guests have it, so it stops SEV and SEV-ES launches",
+        "QEMU target/i386/sev.c cgs_set_guest_state(), sev_snp_guest_instance_init() "
+        "(require_guest_memfd); accel/kvm/kvm-all.c kvm_convert_memory()"),
     "igvm-libigvm": (
-        "libigvm parses a header only if its length is the structure's size, reserved fields "
-        "are zero, page data types and platform versions are known, file data follows the "
-        "headers, and each parameter area is declared once, used before it is inserted and "
-        "inserted once",
+        "libigvm parses a file only if each header's length is its structure's size, the "
+        "reserved fields of PAGE_DATA, GUEST_POLICY and REQUIRED_MEMORY are zero, page data "
+        "types are known, platforms are known, distinct, one mask bit each, VTL 0 or 2, "
+        "version 1, every VP_CONTEXT's mask is exactly one platform's and it has file data, "
+        "REQUIRED_MEMORY is page aligned, file data follows the headers, and each parameter "
+        "area is declared once, used before it is inserted and inserted once",
         "microsoft/igvm igvm/src/lib.rs new_from_binary_split(), validate(), "
         "validate_directive_headers() (QEMU's qigvm_file_init() fails otherwise)"),
     "igvm-platform": (

@@ -39,7 +39,8 @@ ZERO_PAGE = bytes(PAGE)
 H = L.HeaderType
 
 # Header types with a handler in QEMU's backends/igvm.c (handlers[]); 11.x adds MADT and
-# DEVICE_TREE (FDT builds). The initialization section has only GUEST_POLICY.
+# DEVICE_TREE (FDT builds; the latter fails on pc/q35, which have no device tree). The
+# initialization section has only GUEST_POLICY.
 _DIRECTIVES_10 = frozenset({H.PAGE_DATA, H.VP_CONTEXT, H.PARAMETER_AREA, H.PARAMETER_INSERT,
                             H.MEMORY_MAP, H.VP_COUNT_PARAMETER, H.ENVIRONMENT_INFO_PARAMETER,
                             H.REQUIRED_MEMORY, H.SNP_ID_BLOCK})
@@ -55,7 +56,6 @@ def _struct_size(kind: H) -> int | None:
     name = L.PAYLOADS.get(kind)
     return codec(name).size if name else None
 
-_PLATFORM_VERSION = {L.Platform.SEV_SNP: 1, L.Platform.SEV: 1, L.Platform.SEV_ES: 1}
 
 # check_vmsa_supported(): the VMSA fields QEMU carries over; all other bytes of the save area
 # (0x670 bytes) must be zero.
@@ -140,8 +140,12 @@ class QemuIgvm:
         """What libigvm refuses to parse and the header types QEMU has no handler for."""
         directives = _DIRECTIVES_11 if at_least(self.version, "11.0") else _DIRECTIVES_10
         data_start = self.igvm.data_start
+        if data_start >= self.igvm.size:
+            self._refuse("igvm-libigvm", None, "the file has no file data after its headers")
         areas: dict[int, str] = {}  # index -> "allocated" | "inserted"
         id_blocks = 0
+        platform_types: set[int] = set()
+        platform_masks: set[int] = set()
         for header in self.igvm.iter_headers():
             kind = header.type
             p = header.payload
@@ -162,12 +166,26 @@ class QemuIgvm:
                              "handler for it")
             if p is None:
                 continue
-            if kind == H.SUPPORTED_PLATFORM and p.platform_type in _PLATFORM_VERSION \
-                    and p.platform_version != _PLATFORM_VERSION[p.platform_type]:
-                self._refuse("igvm-libigvm", header, f"platform version "
-                             f"{p.platform_version} is not 1")
-            if kind in (H.PAGE_DATA, H.GUEST_POLICY, H.VP_CONTEXT) and p.reserved:
+            if kind == H.SUPPORTED_PLATFORM:
+                self._check_platform(header, platform_types, platform_masks)
+            if kind in (H.PAGE_DATA, H.GUEST_POLICY, H.REQUIRED_MEMORY) and p.reserved:
                 self._refuse("igvm-libigvm", header, "reserved field is not zero")
+            if kind == H.VP_CONTEXT:
+                if p.compatibility_mask not in platform_masks:
+                    self._refuse("igvm-libigvm", header, f"compatibility mask "
+                                 f"{p.compatibility_mask:#x} is not exactly one platform's")
+                if not p.file_offset:
+                    self._refuse("igvm-libigvm", header, "the VP context has no file data")
+            if kind == H.REQUIRED_MEMORY:
+                if p.gpa % PAGE or p.number_of_bytes % PAGE:
+                    self._refuse("igvm-libigvm", header, f"{p.gpa:#x}+{p.number_of_bytes:#x} "
+                                 "is not page aligned")
+                if p.compatibility_mask & self.mask and not self.snp:
+                    self._refuse("igvm-required-memory", header, f"REQUIRED_MEMORY in an "
+                                 f"{self.guest} guest")
+            if kind == H.DEVICE_TREE and kind in directives:
+                self._refuse("igvm-header-type", header, "QEMU's pc and q35 machines have no "
+                             "device tree to insert")
             if kind == H.PAGE_DATA and p.data_type not in L.PageDataType._value2member_map_:
                 self._refuse("igvm-libigvm", header, f"page data type {p.data_type}")
             offset = p.get("file_offset") if kind in (H.PAGE_DATA, H.VP_CONTEXT,
@@ -189,6 +207,31 @@ class QemuIgvm:
                 id_blocks += 1
                 if id_blocks > 1:
                     self._refuse("igvm-id-block", header, "a second ID block")
+
+    def _check_platform(self, header: Header, types: set, masks: set) -> None:
+        """libigvm's SUPPORTED_PLATFORM rules (IgvmPlatformHeader::validate(),
+        validate_platform_headers()): a known type, once; a one-bit mask; VTL 0 or 2; version
+        1; no shared GPA boundary for native and VSM."""
+        p = header.payload
+        problems = []
+        if p.platform_type not in L.Platform._value2member_map_:
+            problems.append(f"platform type {p.platform_type} is unknown")
+        elif p.platform_type in types:
+            problems.append(f"a second {L.Platform(p.platform_type).name} platform")
+        mask = p.compatibility_mask
+        if mask == 0 or mask & (mask - 1):
+            problems.append(f"compatibility mask {mask:#x} is not one bit")
+        if p.highest_vtl not in (0, 2):
+            problems.append(f"highest VTL {p.highest_vtl} is not 0 or 2")
+        if p.platform_version != 1:
+            problems.append(f"platform version {p.platform_version} is not 1")
+        if p.platform_type in (L.Platform.NATIVE, L.Platform.VSM_ISOLATION) \
+                and p.shared_gpa_boundary:
+            problems.append("a shared GPA boundary on a native or VSM platform")
+        if problems:
+            self._refuse("igvm-libigvm", header, "; ".join(problems))
+        types.add(p.platform_type)
+        masks.add(mask)
 
     # -- the launch -----------------------------------------------------------------------
     def _regions(self) -> Iterator[tuple]:
@@ -359,8 +402,8 @@ class QemuIgvm:
             values[name] = {"selector": seg["selector"], "attrib": seg["attrib"] & 0xFFF,
                             "limit": seg["limit"], "base": seg["base"]}
         values["tr"]["base"] = f["ldtr"]["base"]  # QEMU loads TR with the LDTR base
-        for name in ("gdtr", "idtr"):
-            values[name] = {"selector": 0, "attrib": 0, "limit": f[name]["limit"],
+        for name in ("gdtr", "idtr"):  # struct kvm_dtable: a 16-bit limit
+            values[name] = {"selector": 0, "attrib": 0, "limit": f[name]["limit"] & 0xFFFF,
                             "base": f[name]["base"]}
         values["cpl"] = (f["ss"]["attrib"] >> 5) & 3  # svm_set_segment(): CPL = SS.DPL
         values.update({name: f[name] for name in _GPRS})
@@ -376,15 +419,19 @@ class QemuIgvm:
                 "(rule igvm-vmsa-kvm)"))
         return build_vmsa(values)
 
-    def vmsa_pages(self, contexts: dict[int, tuple[Header, dict]]) -> list[tuple[bytes, str]]:
-        """Every vCPU's measured VMSA, in vCPU order, with what decided it."""
-        vcpus = self.options.vcpus or 1
+    def _vmsa_features(self, contexts: dict) -> int:
+        """The SEV features KVM puts in every VMSA: vCPU 0's context's (QEMU passes them to
+        KVM_SEV_INIT2), plus SNPActive for SNP; none with the legacy VM type."""
         first = contexts.get(0)
         features = first[1]["sev_features"] if first is not None else 0
         if self.snp:
-            features |= SNP_ACTIVE  # KVM sets it; QEMU passes vp 0's other bits to INIT2
-        elif self.legacy:
-            features = 0
+            return features | SNP_ACTIVE  # KVM sets it; QEMU passes vp 0's other bits
+        return 0 if self.legacy else features
+
+    def vmsa_pages(self, contexts: dict[int, tuple[Header, dict]]) -> list[tuple[bytes, str]]:
+        """Every vCPU's measured VMSA, in vCPU order, with what decided it."""
+        vcpus = self.options.vcpus or 1
+        features = self._vmsa_features(contexts)
         out = []
         for index in range(vcpus):
             if index in contexts:
@@ -443,9 +490,15 @@ class QemuIgvm:
                                  "(an earlier load covers it)")
                     break
                 end = stop if end is None else max(end, stop)
-        if self.guest != "sev":
-            for page, label in self.vmsa_pages(contexts):
-                yield "vmsa", VMSA_GPA, PageType.VMSA, page, label
+        if self.guest == "sev":
+            return
+        if not read:  # a check: every context as KVM would take it, whatever the vCPU count
+            features = self._vmsa_features(contexts)
+            for _, (header, fields) in sorted(contexts.items()):
+                self._kvm_vmsa(header, fields, features)
+            return
+        for page, label in self.vmsa_pages(contexts):
+            yield "vmsa", VMSA_GPA, PageType.VMSA, page, label
 
 
 def snp_updates(igvm: IgvmFile, options) -> Iterator[PageUpdate]:
