@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from ..errors import ConfigError, VerificationError
+from ..text import printable
 from ..limits import MAX_VCPUS
 from .values import (bool_list, cpu_choices, int_list, launch_config, named_features,
                      parse_int, vmm_type_list)
@@ -151,7 +152,7 @@ def run_explain(values: dict) -> None:
     else:
         print(f"they diverge at update {divergence.index}:")
         for reason in divergence.reasons:
-            print(f"  {reason}")
+            print(f"  {printable(reason)}")
 
 
 def _print_explanation(first, json_lines: bool, wide: bool) -> None:
@@ -161,7 +162,7 @@ def _print_explanation(first, json_lines: bool, wide: bool) -> None:
         return
     width = 96 if wide else 16
     for what, value, rule in first.decisions:
-        print(f"{what + ':':<16}{value}" + (f"  [rule {rule}]" if rule else ""))
+        print(f"{what + ':':<16}{printable(value)}" + (f"  [rule {rule}]" if rule else ""))
     if first.decisions:
         print("(rules: docs/measurement.md, Host stacks)")
     if first.seed is not None and any(first.seed):
@@ -170,7 +171,7 @@ def _print_explanation(first, json_lines: bool, wide: bool) -> None:
           f"{'digest':<{width}}  source")
     for step in first.steps:
         gpa = "-" if step.gpa is None else f"{step.gpa:#x}"
-        source = step.source
+        source = printable(step.source)
         if step.rules and "[rule" not in source:
             source += f" [rule{'s' if len(step.rules) > 1 else ''} {', '.join(step.rules)}]"
         print(f"{step.index:>6}  {gpa:>14}  {step.kind:<13}  {step.contents.hex()[:width]:<{width}}"
@@ -203,9 +204,13 @@ def run_find(values: dict) -> None:
     if named:  # --debug-swap / --secure-tsc: every candidate has those bits
         features = list(dict.fromkeys(
             value | named for value in features or guest_feature_candidates(base.host_checks)))
+    counts = listed(int_list, "vcpus")
+    for count in counts or ():
+        if not 1 <= count <= MAX_VCPUS:
+            raise ConfigError(f"--vcpus {count} is outside 1..{MAX_VCPUS}")
     result = find(
         base, observed, modes=[mode] if mode else None, max_vcpus=max_vcpus,
-        vcpu_counts=listed(int_list, "vcpus"), vmm_types=listed(vmm_type_list, "vmm_type"),
+        vcpu_counts=counts, vmm_types=listed(vmm_type_list, "vmm_type"),
         cpu_types=[name for name, _ in cpus if name] or None,
         vcpu_sigs=[sig for _, sig in cpus if sig is not None],
         guest_features=features, legacy=listed(bool_list, "legacy_vm_type"))

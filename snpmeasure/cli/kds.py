@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..errors import ConfigError
+from ..text import printable
 from .report import _product
 from .values import parse_int
 
@@ -44,4 +45,4 @@ def run_fetch(values: dict) -> None:
                           for item, path, state in result.items], indent=2))
         return
     for item, path, state in result.items:
-        print(f"{item:<10} {state:<8} {path}" if path else f"{item:<10} {state}")
+        print(f"{item:<10} {state:<8} {printable(path)}" if path else f"{item:<10} {state}")

@@ -113,6 +113,8 @@ def open_envelope(envelope: dict, public_keys: list, path: str) -> tuple[dict, l
         claim = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise FormatError(path, "payload", "is not JSON") from None
+    except RecursionError:
+        raise FormatError(path, "payload", "nests too deeply to be a manifest") from None
     if not isinstance(claim, dict) or claim.get("_type") != STATEMENT_TYPE:
         raise FormatError(path, "payload", f"is not an in-toto Statement ({STATEMENT_TYPE})")
     document = claim.get("predicate")

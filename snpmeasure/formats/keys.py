@@ -11,7 +11,7 @@ import os
 
 from ..abi.codec import codec
 from ..abi.id_block import COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE
-from ..errors import (ConfigError, InputError, SnpMeasureError, UnsupportedError,
+from ..errors import (ConfigError, FormatError, SnpMeasureError, UnsupportedError,
                      VerificationError)
 from ..files import read_file
 
@@ -28,10 +28,17 @@ def read_passphrase(env: str | None = None, file: str | os.PathLike | None = Non
     if env is not None and file is not None:
         raise ConfigError(f"give the {what} passphrase by environment variable or by file, not both")
     if env is not None:
-        value = os.environ.get(env)
+        # bytes, never decoded: a passphrase need not be UTF-8, and no byte of it may reach a
+        # message (os.environb is POSIX's; elsewhere the OS gives text, which is encoded back)
+        environb = getattr(os, "environb", None)
+        if environb is not None:
+            value = environb.get(os.fsencode(env))
+        else:
+            text = os.environ.get(env)
+            value = None if text is None else text.encode("utf-8", "surrogateescape")
         if value is None:
             raise ConfigError(f"environment variable {env} (the {what} passphrase) is not set")
-        return value.encode()
+        return value
     if file is not None:
         data = read_file(file)
         return data.splitlines()[0] if data else b""
@@ -62,7 +69,7 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
         if passphrase is not None:
             raise ConfigError(f"{path}: cannot load the {flag} (wrong passphrase or not a "
                               "private key)") from None
-        raise InputError(path, f"not a PEM or DER private key ({flag})") from None
+        raise FormatError(path, flag, "not a PEM or DER private key") from None
     except Exception:  # cryptography's UnsupportedAlgorithm and friends
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_key(key, path, flag, accept)
@@ -95,7 +102,7 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
     except SnpMeasureError:
         raise
     except ValueError:
-        raise InputError(path, f"not a PEM or DER key ({flag})") from None
+        raise FormatError(path, flag, "not a PEM or DER key or certificate") from None
     except Exception:  # cryptography's UnsupportedAlgorithm for unknown key types, and kin
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_key(key, path, flag, accept)

@@ -33,6 +33,8 @@ def parse_manifest(data: bytes, path: str, public_keys: tuple | list = ()) -> di
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FormatError(path, "manifest", "is not JSON") from None
+    except RecursionError:  # the C decoder counts its nesting against the recursion limit
+        raise FormatError(path, "manifest", "nests too deeply to be a manifest") from None
     if is_envelope(document):
         if not public_keys:
             raise SignatureError(f"{path}: a signed manifest is trusted only with the key that "
