@@ -29,6 +29,10 @@ with atheris.instrument_imports():
     import snpmeasure.formats.report  # noqa: F401
     import snpmeasure.attestation.verify  # noqa: F401
     import snpmeasure.formats.encoding  # noqa: F401
+    import snpmeasure.formats.dsse  # noqa: F401
+    import snpmeasure.formats.manifest  # noqa: F401
+    import snpmeasure.publish.corim  # noqa: F401
+    import snpmeasure.evidence.configfs  # noqa: F401
     from targets import TARGETS
 
 

@@ -14,7 +14,39 @@ SEEDS = {
              "reports/ark_ask_milan.pem"],
     "cert_table": [],
     "inputs": [],
+    "dsse": [],
+    "corim": [],
+    "configfs": [],
 }
+
+
+def publishing_samples() -> dict:
+    """Samples for the publishing targets: a signed manifest, an unsigned and a signed CoRIM,
+    and a configfs-tsm view (see targets.fuzz_configfs) holding a report."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from snpmeasure.formats.dsse import signed_manifest
+    from snpmeasure.publish.corim import build_corim, sign_corim
+
+    document = {"manifest_version": 2, "inputs": {"ovmf": {"name": "OVMF.fd", "size": 1,
+                                                           "sha256": "00" * 32}},
+                "measurements": [{"mode": "snp", "measurement": "11" * 48}]}
+    key = ec.derive_private_key(7, ec.SECP256R1())
+    corim = build_corim([document])
+    with open(os.path.join(DATA, "reports", "report_milan.hex"), "rb") as handle:
+        report = bytearray(bytes.fromhex(handle.read().decode()))
+    report[0x50:0x90] = bytes(64)  # the REPORT_DATA the target requests
+    return {"dsse": {"signed": signed_manifest(document, [key])},
+            "corim": {"unsigned": corim, "signed": sign_corim(corim, key)},
+            "configfs": {"report": b"sev_guest\x00\x01\x00" + len(report).to_bytes(2, "little")
+                         + bytes(report)}}
+
+
+def _publishing_seeds() -> None:
+    for target, files in publishing_samples().items():
+        for name, blob in files.items():
+            with open(os.path.join(ROOT, "fuzz", "corpus", target, name), "wb") as handle:
+                handle.write(blob)
 
 
 def main() -> int:
@@ -24,6 +56,7 @@ def main() -> int:
         os.makedirs(directory, exist_ok=True)
         for index, file in enumerate(files):
             shutil.copy(os.path.join(DATA, file), os.path.join(directory, f"seed{index}"))
+    _publishing_seeds()
     from snpmeasure.formats.igvm_writer import IgvmWriter
     small = (IgvmWriter().platform().guest_policy().parameter_area(0, 4096)
              .page_data(0x1000, b"\x01" * 4096).page_data(0x2000, flags=2)

@@ -196,3 +196,79 @@ def fuzz_inputs(data: bytes) -> None:
         _quiet(_manifest_measurements, path)
     finally:
         os.unlink(path)
+
+
+@target
+def fuzz_dsse(data: bytes) -> None:
+    """Signed and plain manifests: the DSSE envelope, the in-toto Statement, the manifest."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from snpmeasure.formats.manifest import parse_manifest
+
+    key = ec.derive_private_key(7, ec.SECP256R1()).public_key()
+    for keys in ((), (key,)):
+        document = _quiet(parse_manifest, data, "fuzz.json", keys)
+        assert document is None or isinstance(document["measurements"], list)
+
+
+@target
+def fuzz_corim(data: bytes) -> None:
+    """CoRIMs, unsigned and COSE-signed: reading and signature checks."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from snpmeasure.publish.corim import corim_measurements, verify_corim
+
+    measurements = _quiet(corim_measurements, data)
+    assert measurements is None or all(len(m) == 48 for m in measurements)
+    keys = [ec.derive_private_key(7, ec.SECP384R1()).public_key(),
+            ed25519.Ed25519PrivateKey.from_private_bytes(bytes(32)).public_key()]
+    assert _quiet(verify_corim, data, keys) is None  # nothing here is signed by these keys
+
+
+@target
+def fuzz_configfs(data: bytes) -> None:
+    """configfs-tsm as a hostile guest kernel could present it: provider, generation counter,
+    outblob and auxblob contents, all taken from the input."""
+    import errno
+
+    from snpmeasure.evidence.configfs import get_report
+
+    provider, _, rest = data.partition(b"\x00")  # provider NUL generation(2) length(2) out aux
+    generation, size = rest[:2], int.from_bytes(rest[2:4], "little")
+    outblob, auxblob = rest[4:4 + size], rest[4 + size:]
+
+    class Fs:
+        def __init__(self):
+            self.generation = int.from_bytes(generation[:2] or b"\x00", "little")
+            self.dirs = {"/tsm"}
+
+        def isdir(self, path):
+            return path in self.dirs or path.startswith("/tsm/")
+
+        def exists(self, path):
+            return not path.endswith("auxblob") or bool(auxblob)
+
+        def mkdir(self, path):
+            self.dirs.add(path)
+
+        def rmdir(self, path):
+            self.dirs.discard(path)
+
+        def read(self, path, limit=1 << 20):
+            name = path.rsplit("/", 1)[-1]
+            if name == "provider":
+                return provider[:limit]
+            if name == "generation":
+                return (str(self.generation).encode() if generation[:1] != b"x"
+                        else generation)[:limit]
+            if name == "privlevel_floor":
+                return b"0"
+            if name == "outblob":
+                return outblob[:limit + 1]
+            return auxblob[:limit + 1]
+
+        def write(self, path, blob):
+            if generation[:1] == b"e":
+                raise OSError(errno.EBUSY, "busy")
+            self.generation += 1
+
+    evidence = _quiet(get_report, bytes(64), root="/tsm", fs=Fs(), attempts=2)
+    assert evidence is None or evidence.report.fields["report_data"] == bytes(64)

@@ -30,6 +30,9 @@ SAMPLES_BY_TARGET = {
              DATA / "reports" / "ark_ask_milan.pem"],
     "cert_table": [],
     "inputs": [],
+    "dsse": [],
+    "corim": [],
+    "configfs": [],
 }
 
 
@@ -44,6 +47,9 @@ def _sample_bytes(name: str) -> list[bytes]:
                    .vp_context(0xFFFFFFFFF000, bytes(4096)).build())
     if name == "inputs":
         out += [b"1-64,128", b"EPYC-Milan,EPYC-Genoa", b'{"measurements": []}']
+    if name in ("dsse", "corim", "configfs"):
+        from seed import publishing_samples
+        out += list(publishing_samples()[name].values())
     if name == "cert_table":
         from snpmeasure.formats.cert_table import ARK_GUID, ASK_GUID, VCEK_GUID, build_cert_table
         chain = (DATA / "reports" / "ark_ask_milan.pem").read_bytes()
