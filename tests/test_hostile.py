@@ -382,3 +382,27 @@ def test_find_refuses_a_vcpu_count_of_zero(capsys):
     assert main(["find", "--ovmf", str(SAMPLES / "OVMF.amdsev.fd"), "--measurement", "00" * 48,
                  "--vcpus", "0,1"]) == 2
     assert "--vcpus 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["igvm"], ["report", "show"], ["key-digest"],
+                                     ["measure", "--mode", "sev", "--ovmf"]])
+def test_unreadable_arguments_are_exit_3(tmp_path, capsys, monkeypatch, command):
+    """Permission denied (the tests run as root, which reads everything: open is made to
+    refuse the one path, as the kernel would for another user)."""
+    import builtins
+    import io
+
+    path = tmp_path / "secret.bin"
+    path.write_bytes(b"\x00" * 4096)
+    real_open = builtins.open
+
+    def refusing(file, *args, **kwargs):
+        if os.fspath(file) == str(path) if isinstance(file, (str, os.PathLike)) else False:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    monkeypatch.setattr(io, "open", refusing)
+    assert main(command + [str(path)]) == 3
+    out, err = capsys.readouterr()
+    assert out == "" and "permission denied" in err and err.count("\n") == 1
