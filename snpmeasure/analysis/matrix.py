@@ -151,7 +151,8 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
 
     Choices that do not enter the measurement collapse: ``legacy_vm_type`` to the value the
     host stack uses (None where it does not apply), guest features to 0 for SEV-ES (its VMSAs
-    carry none), and everything for SEV. With ``firmware``, the firmware-size rule is applied to
+    carry none), the CPU for EC2 (its VMSAs do not depend on it) and to one model per product
+    for GCE (the first given: the product decides the VMSA address), and everything for SEV. With ``firmware``, the firmware-size rule is applied to
     each variant too (it depends on the VM type). With ``refused`` (a dict), combinations the
     host stack refuses are left out and counted there by rule instead of raising.
     """
@@ -193,8 +194,17 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                     if config.vcpu_sig is not None and variant.vcpu_sig is None \
                             and profile.needs_vcpu_signature:
                         variant = dataclasses.replace(variant, vcpu_sig=config.vcpu_sig)
-                    if variant in seen:
+                    key = variant
+                    if base.mode.has_vmsa and not profile.needs_vcpu_signature:
+                        if profile.vmsa_gpa_bits is None:  # EC2: the CPU enters nothing
+                            variant = key = dataclasses.replace(variant, vcpu_type=None,
+                                                                vcpu_sig=None)
+                        else:  # GCE: only the product does (the VMSA address)
+                            variant = dataclasses.replace(variant, vcpu_sig=None)
+                            key = (variant.vmm_type, config.vmsa_gpa,
+                                   variant.guest_features, variant.legacy_vm_type)
+                    if key in seen:
                         continue
-                    seen.add(variant)
+                    seen.add(key)
                     out.append(variant)
     return out
