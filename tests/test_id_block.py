@@ -263,8 +263,8 @@ def test_missing_and_malformed_key_files(tmp_path, capsys):
     assert "/nonexistent.pem" in capsys.readouterr().err
     junk = tmp_path / "junk.pem"
     junk.write_text("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
-    assert main(["id-block", "--measurement", DIGEST_B64, "--id-key", str(junk)]) == 3
-    assert main(["key-digest", str(junk)]) == 3
+    assert main(["id-block", "--measurement", DIGEST_B64, "--id-key", str(junk)]) == 4
+    assert main(["key-digest", str(junk)]) == 4  # malformed input (README exit codes)
     capsys.readouterr()
 
 

@@ -51,9 +51,9 @@ def _checked(cert, path):
         cert.signature_hash_algorithm, cert.signature_algorithm_oid
         list(cert.extensions)
         cert.public_key()
-    except Exception as exc:
-        raise FormatError(path, "certificate", f"malformed or unsupported "
-                          f"({type(exc).__name__})") from None
+    except Exception:  # cryptography's errors for fields it cannot decode
+        raise FormatError(path, "certificate", "malformed or unsupported (a field of it "
+                          "cannot be decoded)") from None
     return cert
 
 

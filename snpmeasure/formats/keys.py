@@ -109,6 +109,24 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
     return key
 
 
+def describe_key(key) -> str:
+    """What kind of key ``key`` is, in words (for messages; never key material)."""
+    from cryptography.hazmat.primitives.asymmetric import dsa, ed448, ed25519, rsa, x448, x25519
+    _, ec = _crypto()
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return f"an ECDSA key on curve {key.curve.name}"
+    kinds = ((rsa.RSAPrivateKey, rsa.RSAPublicKey, "an RSA key"),
+             (dsa.DSAPrivateKey, dsa.DSAPublicKey, "a DSA key"),
+             (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey, "an Ed25519 key"),
+             (ed448.Ed448PrivateKey, ed448.Ed448PublicKey, "an Ed448 key"),
+             (x25519.X25519PrivateKey, x25519.X25519PublicKey, "an X25519 key"),
+             (x448.X448PrivateKey, x448.X448PublicKey, "an X448 key"))
+    for private, public, words in kinds:
+        if isinstance(key, (private, public)):
+            return words
+    return "a key of an unknown kind"
+
+
 def _check_key(key, path, flag: str, accept: str) -> None:
     _, ec = _crypto()
     if accept == SIGNING_KEYS:
@@ -118,13 +136,10 @@ def _check_key(key, path, flag: str, accept: str) -> None:
         if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) \
                 and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
             return
-        what = key.curve.name if isinstance(key, (ec.EllipticCurvePrivateKey,
-                                                  ec.EllipticCurvePublicKey)) \
-            else type(key).__name__.lstrip("_")
-        raise UnsupportedError(f"{path}: the {flag} is {what}, not ECDSA P-256, ECDSA P-384 or "
-                               "Ed25519")
+        raise UnsupportedError(f"{path}: the {flag} is {describe_key(key)}, not ECDSA P-256, "
+                               "ECDSA P-384 or Ed25519")
     if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        raise UnsupportedError(f"{path}: the {flag} is {type(key).__name__.lstrip('_')}, not an "
+        raise UnsupportedError(f"{path}: the {flag} is {describe_key(key)}, not an "
                                "ECDSA P-384 key")
     if not isinstance(key.curve, ec.SECP384R1):
         raise UnsupportedError(f"{path}: the {flag} is on curve {key.curve.name}, not P-384 "

@@ -104,7 +104,7 @@ def _decode_options() -> dict:
 def _decode(data: bytes, field: str):
     """One CBOR item of at most MAX_CORIM bytes, nothing after it; FormatError otherwise."""
     if not isinstance(data, (bytes, bytearray)):
-        raise FormatError(_CORIM, field, f"is {type(data).__name__}, not CBOR bytes")
+        raise FormatError(_CORIM, field, "is not CBOR bytes")
     if len(data) > MAX_CORIM:
         raise FormatError(_CORIM, field, f"{len(data)} bytes is over the {MAX_CORIM}-byte limit")
     cbor2 = _cbor()
@@ -112,7 +112,7 @@ def _decode(data: bytes, field: str):
     try:
         item = cbor2.CBORDecoder(stream, **_decode_options()).decode()
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = str(exc).splitlines()[0] if str(exc) else "undecodable"
         raise FormatError(_CORIM, field, f"not valid CBOR ({reason})") from None
     if stream.tell() != len(data):
         raise FormatError(_CORIM, field, f"{len(data) - stream.tell()} bytes after the CBOR item",
@@ -389,8 +389,9 @@ def _signing_algorithm(key, private: bool) -> int:
         else (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
     role = "private" if private else "public"
     if not isinstance(key, wanted):
+        from ..formats.keys import describe_key
         raise UnsupportedError(f"a CoRIM {role} key must be an ECDSA P-256, ECDSA P-384 or "
-                               f"Ed25519 {role} key, not {type(key).__name__.lstrip('_')}")
+                               f"Ed25519 {role} key, not {describe_key(key)}")
     if is_ecdsa(key) and not isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1)):
         raise UnsupportedError(f"a CoRIM key on curve {key.curve.name} is not supported (ECDSA "
                                "P-256 or P-384, or Ed25519)")
