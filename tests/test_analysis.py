@@ -239,3 +239,40 @@ def test_inspect_json_against_the_known_layout(capsys):
     assert main(["inspect", str(DATA / "ovmf_OvmfX64_suffix.bin")]) == 0
     assert "SNP: no" in capsys.readouterr().out
     assert main(["inspect", str(DATA / "PROVENANCE.md")]) == 4
+
+
+def test_explain_folds_runs_of_pages_and_lists_all_on_request(capsys):
+    args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC"]
+    assert main(args) == 0
+    folded = capsys.readouterr().out.splitlines()
+    assert main(args + ["--all"]) == 0
+    every = capsys.readouterr().out.splitlines()
+    rows = [line for line in every if line.strip()[:1].isdigit()]
+    assert len(rows) == 1024 + 47 + 2
+    firmware = next(line for line in folded if "firmware" in line and "pages" in line)
+    assert firmware.split()[0] == "0-1023" and "1024 pages" in firmware
+    assert "(0xffc00000-0xffffffff)" in firmware
+    # the folded row's digest is the digest after the run's last page
+    last_firmware = next(line for line in every if line.split()[0] == "1023")
+    assert firmware.split()[5] == last_firmware.split()[4]
+    assert len([line for line in folded if line.strip()[:1].isdigit()]) < 20
+    assert folded[-1] == every[-1]  # the same measurement
+
+
+def test_compare_names_the_kernel_hash_that_differs(capsys, bzimage, tmp_path):
+    import hashlib
+
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"initrd")
+    args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type", "EPYC",
+            "--kernel", str(bzimage), "--initrd", str(initrd), "--append", "quiet"]
+    assert main(args + ["--compare", "--append loud"]) == 0
+    out = capsys.readouterr().out
+    expected = (hashlib.sha256(b"quiet\0").hexdigest(), hashlib.sha256(b"loud\0").hexdigest())
+    assert f"the cmdline hash differs: {expected[0]} vs {expected[1]}" in out
+    assert "kernel hash differs" not in out and "initrd hash differs" not in out
+    other = tmp_path / "initrd2"
+    other.write_bytes(b"other")
+    assert main(args + ["--compare", f"--initrd {other}"]) == 0
+    out = capsys.readouterr().out
+    assert "the initrd hash differs: " + hashlib.sha256(b"initrd").hexdigest() in out

@@ -35,6 +35,42 @@ class Step:
                 "digest": self.digest.hex(), "rules": list(self.rules)}
 
 
+_OFFSET = re.compile(r" \+0x[0-9a-f]+(?= \[|$)")
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive steps of one kind and source, at consecutive page addresses (a firmware
+    image, a metadata section), shown as one row by ``explain`` without ``--all``."""
+
+    first: Step
+    last: Step
+    source: str            # the steps' source without the page offset
+
+    @property
+    def count(self) -> int:
+        return self.last.index - self.first.index + 1
+
+
+def runs(steps) -> Iterator[Run]:
+    """Fold ``steps`` into runs: same kind, same source apart from the page offset, each page
+    4 KiB after the one before. VMSAs and SEV blobs stay one row each."""
+    current: list = []
+    for step in steps:
+        stem = _OFFSET.sub("", step.source)
+        if current:
+            first, last, last_stem = current
+            if (step.kind == last.kind and stem == last_stem and step.kind != "VMSA"
+                    and step.gpa is not None and last.gpa is not None
+                    and step.gpa == last.gpa + 0x1000):
+                current = [first, step, stem]
+                continue
+            yield Run(first, last, last_stem)
+        current = [step, step, stem]
+    if current:
+        yield Run(current[0], current[1], current[2])
+
+
 @dataclass(frozen=True)
 class Explanation:
     config: MeasurementConfig | None
@@ -190,9 +226,30 @@ def _reasons(a: Step | None, b: Step | None, first: Explanation, second: Explana
         else:
             reasons.append(f"contents of {a.source} differ" +
                            (f" from {b.source}" if b.source != a.source else ""))
+            if "kernel hashes" in a.source.lower() or a.kind == "KERNEL_HASHES":
+                reasons += kernel_hash_differences(first.config, second.config)
     if not reasons:
         reasons.append("an earlier difference (the chains differ before this update)")
     return reasons
+
+
+def kernel_hash_differences(first: MeasurementConfig | None,
+                            second: MeasurementConfig | None) -> list[str]:
+    """Which of the three SHA-256 values of the kernel hashes table differ (kernel, initrd,
+    command line), read from the two configurations' inputs."""
+    from ..launch.kernel_hashes import KernelHashes
+
+    if first is None or second is None or not first.kernel or not second.kernel:
+        return ["one configuration has no kernel (no hashes table)"] \
+            if first is not None and second is not None else []
+    a = KernelHashes.from_inputs(first.kernel, first.initrd, first.append)
+    b = KernelHashes.from_inputs(second.kernel, second.initrd, second.append)
+    out = []
+    for name in ("kernel", "initrd", "cmdline"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x != y:
+            out.append(f"the {name} hash differs: {x.hex()} vs {y.hex()}")
+    return out
 
 
 def explain_igvm(path, options) -> Explanation:

@@ -119,18 +119,19 @@ def run_explain(values: dict) -> None:
     from ..analysis.explain import explain, explain_igvm
 
     json_lines, wide, compare = values["json_output"], values["wide"], values["compare"]
+    every = values["all"]
     if values["igvm"] is not None:
         if values["mode"] is not None or values["ovmf"] is not None or compare is not None:
             raise ConfigError("--igvm excludes --mode, --ovmf and --compare")
         from .values import igvm_options
         _print_explanation(explain_igvm(values["igvm"], igvm_options(values)), json_lines,
-                           wide)
+                           wide, every)
         return
     if values["mode"] is None or values["ovmf"] is None:
         raise ConfigError("explain needs --mode and --ovmf (or --igvm)")
     first = explain(launch_config(values))
     if compare is None:
-        _print_explanation(first, json_lines, wide)
+        _print_explanation(first, json_lines, wide, every)
         return
     second = explain(launch_config(compare_values(values, compare)))
     divergence = compare_explanations(first, second)
@@ -155,7 +156,9 @@ def run_explain(values: dict) -> None:
             print(f"  {printable(reason)}")
 
 
-def _print_explanation(first, json_lines: bool, wide: bool) -> None:
+def _print_explanation(first, json_lines: bool, wide: bool, every: bool = False) -> None:
+    from ..analysis.explain import runs
+
     if json_lines:
         for step in first.steps:
             print(json.dumps(step.to_json()))
@@ -167,17 +170,31 @@ def _print_explanation(first, json_lines: bool, wide: bool) -> None:
         print("(rules: docs/measurement.md, Host stacks)")
     if first.seed is not None and any(first.seed):
         print(f"seed (--snp-ovmf-hash): {first.seed.hex()}")
-    print(f"{'index':>6}  {'gpa':>14}  {'type':<13}  {'contents':<{width}}  "
+    print(f"{'index':>11}  {'gpa':>14}  {'type':<13}  {'contents':<{width}}  "
           f"{'digest':<{width}}  source")
-    for step in first.steps:
-        gpa = "-" if step.gpa is None else f"{step.gpa:#x}"
-        source = printable(step.source)
-        if step.rules and "[rule" not in source:
-            source += f" [rule{'s' if len(step.rules) > 1 else ''} {', '.join(step.rules)}]"
-        print(f"{step.index:>6}  {gpa:>14}  {step.kind:<13}  {step.contents.hex()[:width]:<{width}}"
-              f"  {step.digest.hex()[:width]:<{width}}  {source}")
-    print(f"updates: {len(first.steps)}")
+    for run in (runs(first.steps) if not every else ()):
+        step, last = run.first, run.last
+        if run.count == 1:
+            _print_step(step, width)
+            continue
+        print(f"{f'{step.index}-{last.index}':>11}  {step.gpa:>#14x}  {step.kind:<13}  "
+              f"{f'{run.count} pages':<{width}}  {last.digest.hex()[:width]:<{width}}  "
+              f"{printable(run.source)}"
+              + ("" if "-0x" in run.source else f" ({step.gpa:#x}-{last.gpa + 0xFFF:#x})"))
+    for step in (first.steps if every else ()):
+        _print_step(step, width)
+    print(f"updates: {len(first.steps)}" + ("" if every else " (runs of pages folded; --all "
+                                                             "lists each)"))
     print(f"measurement: {first.measurement.hex()}")
+
+
+def _print_step(step, width: int) -> None:
+    gpa = "-" if step.gpa is None else f"{step.gpa:#x}"
+    source = printable(step.source)
+    if step.rules and "[rule" not in source:
+        source += f" [rule{'s' if len(step.rules) > 1 else ''} {', '.join(step.rules)}]"
+    print(f"{step.index:>11}  {gpa:>14}  {step.kind:<13}  {step.contents.hex()[:width]:<{width}}"
+          f"  {step.digest.hex()[:width]:<{width}}  {source}")
 
 
 def run_find(values: dict) -> None:

@@ -256,6 +256,9 @@ EXPLAIN = Command(
     + (LEGACY, OVMF_HASH) + SVSM_OPTIONS + HOST_OPTIONS
     + (JSON.but(help="One JSON object per page update."),
        Opt("wide", "--wide", kind=FLAG, help="Full digests in the table."),
+       Opt("all", "--all", kind=FLAG,
+           help="One table row per page update (the default folds runs of pages of one kind "
+                "into one row; --json always lists every update)."),
        COMPARE),
     "analysis:run_explain")
 
