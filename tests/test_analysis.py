@@ -211,6 +211,7 @@ def test_find_reports_no_match(capsys):
     assert main(args) == 6
     out, err = capsys.readouterr()
     assert out == "" and "must differ" in err and err.count("\n") == 1
+    assert "--vcpu-sig" in err and "-cpu host" in err
 
 
 def test_find_seves_measurement(capsys):

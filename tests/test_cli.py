@@ -254,3 +254,22 @@ def test_guest_features_in_seves_warns_and_keeps_the_peers_value(capsys):
     assert main(args + ["--guest-features", "0x21"]) == 0
     out, err = capsys.readouterr()
     assert out == plain and "ignored" in err
+
+
+def test_shell_completion(tmp_path):
+    script = run("completion", "bash")
+    assert script.returncode == 0 and "_SNPMEASURE_COMPLETE=complete_bash" in script.stdout
+    assert "complete -o default -F _snpmeasure_completion snpmeasure" in script.stdout
+    for shell in ("zsh", "fish"):
+        assert run("completion", shell).returncode == 0
+    bad = run("completion", "tcsh")
+    assert bad.returncode == 2 and bad.stdout == "" and "tcsh" in bad.stderr
+
+    def complete(words, cword):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "_SNPMEASURE_COMPLETE": "complete_bash",
+               "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        return subprocess.run([sys.executable, "-m", "snpmeasure"], capture_output=True,
+                              text=True, env=env).stdout.split()
+    assert complete("snpmeasure mea", 1) == ["measure"]
+    assert "--vcpu-type" in complete("snpmeasure measure --vcpu-t", 2)
+    assert complete("snpmeasure report ver", 2) == ["verify"]

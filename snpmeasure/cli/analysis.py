@@ -243,9 +243,11 @@ def run_find(values: dict) -> None:
     if not result.matches:
         raise VerificationError(
             f"none of the {result.searched} configurations searched gives "
-            f"{observed.hex()}; the firmware, kernel, initrd or command line must differ (or "
-            "the configuration is outside the search: see --max-vcpus, --qemu-version, "
-            "--no-host-checks and the list options)")
+            f"{observed.hex()}; the firmware, kernel, initrd or command line must differ (check "
+            "them with 'snpmeasure inspect' and the manifest's input hashes), or the "
+            "configuration is outside the search: a '-cpu host' guest on a part not in "
+            "docs/measurement.md needs its signature (--vcpu-sig 0x...), more vCPUs need "
+            "--max-vcpus, an older QEMU --qemu-version, a patched host --no-host-checks")
 
 
 def run_inspect(values: dict) -> None:

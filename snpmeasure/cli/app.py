@@ -127,6 +127,9 @@ def _usage_errors() -> tuple:
 def run_typer(args: List[str]) -> int:
     """Run ``args`` through the typer app, turning usage errors into one line and exit 2."""
     command = typer.main.get_command(app)
+    if os.environ.get("_SNPMEASURE_COMPLETE"):  # a completion request from the shell script
+        from .completion import enable
+        enable()
     try:
         result = command.main(args=args, prog_name=PROG, standalone_mode=False)
     except _usage_errors() as exc:

@@ -467,8 +467,15 @@ EXPORT = Command(
        FORCE),
     "export:run_export")
 
+COMPLETION = Command(
+    "completion", "Print the shell completion script for bash, zsh or fish, e.g. "
+                  "eval \"$(snpmeasure completion bash)\" in ~/.bashrc.",
+    (Opt("shell", kind=ARGUMENT, metavar="bash|zsh|fish", required=True,
+         help="The shell to complete in."),),
+    "completion:run_completion")
+
 COMMANDS = (MEASURE, ID_BLOCK, SNP_CREATE_ID_BLOCK, KEY_DIGEST, MANIFEST, EXPLAIN, FIND, INSPECT,
-            IGVM, EXPORT)
+            IGVM, EXPORT, COMPLETION)
 GROUPS = {"report": ("Get, decode and verify SEV-SNP attestation reports.",
                      (REPORT_GET, REPORT_SHOW, REPORT_VERIFY)),
           "kds": ("AMD's Key Distribution Service: certificate addresses, and a verified local "
