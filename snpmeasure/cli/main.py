@@ -41,6 +41,8 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
 def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
     """Run the command line; returns the exit code. ``fast=False`` sends every command line
     through typer (tests compare the two paths)."""
+    from ..files import Interrupted, output_guard
+
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
     with warnings.catch_warnings():
@@ -48,7 +50,14 @@ def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
         # (changing the filters resets the once-per-location registry of earlier runs)
         warnings.simplefilter("default")
         warnings.showwarning = show_warning
-        return _run(args, fast, debug)
+        try:
+            # SIGINT/SIGTERM/SIGHUP raise Interrupted (writers remove what they staged), and a
+            # closed or broken stdout is an OutputError, for the duration of the run
+            with output_guard():
+                return _run(args, fast, debug)
+        except Interrupted as exc:
+            error(str(exc))
+            return exc.exit_code  # 128 + the signal number
 
 
 def _run(args: list[str], fast: bool, debug: bool) -> int:
