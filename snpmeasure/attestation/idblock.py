@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from ..abi import id_block as L
 from ..abi.codec import codec
-from ..abi.policy import decode_policy
 from ..errors import ConfigError, VerificationError
 from ..formats.encoding import parse_digest, parse_id16
 from ..formats.keys import key_digest, public_key_from_sev, sev_public_key, sign, verify
+from ..formats.report import json_policy
 from .policy import DEFAULT_POLICY, check_policy
 
 
@@ -62,9 +62,8 @@ class IdBlock:
             "image_id": self.image_id.hex(),
             "version": self.version,
             "guest_svn": self.guest_svn,
-            "policy": self.policy,
-            "policy_hex": f"{self.policy:#x}",
-            "policy_decoded": decode_policy(self.policy),
+            "policy": f"{self.policy:#x}",
+            "policy_decoded": json_policy(self.policy),
         }
 
 
@@ -98,7 +97,7 @@ class SignedIdBlock:
             "id_key_digest": self.id_key_digest.hex(),
             "author_key_digest": self.author_key_digest.hex() if self.author_key_digest else None,
             "author_key_enabled": self.author_key_enabled,
-            "qemu": self.qemu_properties,
+            "qemu_properties": self.qemu_properties,
             "fields": IdBlock.from_bytes(self.id_block).fields(),
             "id_auth_fields": {"id_key_algo": auth.id_key_algo,
                                "auth_key_algo": auth.auth_key_algo},

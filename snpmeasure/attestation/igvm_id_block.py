@@ -24,7 +24,7 @@ class IdBlockCheck:
 
     def to_json(self) -> dict:
         p = self.header.payload
-        return {"ld": self.ld.hex(), "matches_measurement": self.matches,
+        return {"launch_digest": self.ld.hex(), "matches_measurement": self.matches,
                 "family_id": bytes(p.family_id).hex(), "image_id": bytes(p.image_id).hex(),
                 "version": p.version, "guest_svn": p.guest_svn,
                 "author_key_enabled": bool(p.author_key_enabled),

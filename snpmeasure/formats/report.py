@@ -69,8 +69,11 @@ class AttestationReport:
                 continue
             out[name] = value.hex() if isinstance(value, bytes) else value
         key_info = f["key_info"]
-        out["policy_hex"] = f"{f['policy']:#x}"
-        out["policy_decoded"] = decode_policy(f["policy"])
+        for name in ("policy", "platform_info", "key_info", "launch_mit_vector",
+                     "current_mit_vector"):  # bit fields: hex strings (docs/json.md)
+            if name in out:
+                out[name] = f"{f[name]:#x}"
+        out["policy_decoded"] = json_policy(f["policy"])
         out["platform_info_decoded"] = {name: bool(f["platform_info"] >> bit & 1)
                                         for name, bit in L.PLATFORM_INFO_BITS.items()}
         out["key_info_decoded"] = {"author_key_en": bool(key_info & 1),
@@ -82,6 +85,13 @@ class AttestationReport:
             out[name + "_decoded"] = self.tcb(f[name], product)
         out["signature"] = {"r": f["signature_r"].hex(), "s": f["signature_s"].hex()}
         return out
+
+
+def json_policy(policy: int) -> dict:
+    """A guest policy decoded for JSON output (its reserved bits as a hex string)."""
+    decoded = decode_policy(policy)
+    decoded["reserved_bits"] = f"{decoded['reserved_bits']:#x}"
+    return decoded
 
 
 def parse_report(raw: bytes, path: str = "<report>") -> AttestationReport:

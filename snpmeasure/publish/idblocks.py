@@ -52,7 +52,7 @@ def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
         "manifest": {"name": manifest_name, "sha256": manifest_sha256},
         "family_id": fields["family_id"], "image_id": fields["image_id"],
         "id_version": fields["version"], "guest_svn": fields["guest_svn"],
-        "policy": fields["policy_hex"],
+        "policy": fields["policy"],
         "id_key_digest": digests.id_key_digest.hex(),
         "author_key_digest": digests.author_key_digest.hex()
         if digests.author_key_digest else None,
