@@ -71,8 +71,6 @@ def _run(args: list[str], fast: bool, debug: bool) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
-    except BrokenPipeError:
-        return EXIT_INTERNAL
     except Exception as exc:  # a bug: say so in one line, traceback only with --debug
         if debug:
             import traceback
