@@ -108,7 +108,10 @@ def check_not_device(path: object, handle) -> None:
 def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
               what: str = "file") -> bytes:
     """Read a whole input file of at most ``limit`` bytes (checked before reading), turning OS
-    errors into :class:`InputError`."""
+    errors into :class:`InputError`. ``-`` is standard input (read to its end, bounded the
+    same way)."""
+    if os.fspath(path) == "-":
+        return _read_stdin(limit, what)
     try:
         with open(path, "rb") as handle:
             check_not_device(path, handle)
@@ -122,6 +125,21 @@ def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
             return data
     except OSError as exc:
         raise input_error(path, exc) from None
+
+
+def _read_stdin(limit: int, what: str) -> bytes:
+    import sys
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("-", "standard input is not available")
+    try:
+        data = stream.read(limit + 1)
+    except OSError as exc:
+        raise input_error("-", exc) from None
+    if len(data) > limit:
+        raise FormatError("<stdin>", "size", f"more than the {limit}-byte limit for a {what}")
+    return data
 
 
 def sha256_file(path: str | os.PathLike) -> bytes:

@@ -273,3 +273,28 @@ def test_shell_completion(tmp_path):
     assert complete("snpmeasure mea", 1) == ["measure"]
     assert "--vcpu-type" in complete("snpmeasure measure --vcpu-t", 2)
     assert complete("snpmeasure report ver", 2) == ["verify"]
+
+
+def test_vmsa_dir_is_created_when_missing(tmp_path, capsys):
+    target = tmp_path / "out" / "vmsas"
+    args = ["measure", "--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", OVMF,
+            "--vmsa-dir", str(target)]
+    assert main(args) == 0
+    assert sorted(p.name for p in target.iterdir()) == ["vmsa0.bin", "vmsa1.bin"]
+    capsys.readouterr()
+    (tmp_path / "file").write_text("x")
+    assert main(args[:-1] + [str(tmp_path / "file")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_standard_input_as_a_file(capsys, monkeypatch):
+    import io
+
+    report = (DATA / "reports" / "report_milan.hex").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(report)))
+    assert main(["report", "show", "-", "--json"]) == 0
+    shown = __import__("json").loads(capsys.readouterr().out)
+    assert shown["measurement"].startswith("7a1e5c266c0108dbc9bb94fa")  # tests/data PROVENANCE
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x" * (2 << 20))))
+    assert main(["report", "show", "-"]) == 4
+    assert "limit" in capsys.readouterr().err

@@ -25,10 +25,13 @@ def run_measure(values: dict) -> None:
         else:
             raise ConfigError(f"--dump-vmsa is not available in mode {config.mode.value} "
                               "(no VMSAs are measured)")
-    if dump_dir is not None and not os.path.isdir(dump_dir):
+    created = False
+    if dump_dir is not None and not dump_dir.strip():
+        raise ConfigError("--vmsa-dir is empty")
+    if dump_dir is not None and os.path.lexists(dump_dir) and not os.path.isdir(dump_dir):
         raise ConfigError(f"--vmsa-dir {dump_dir!r} is not a directory")
     force = values["force"]
-    if dump_dir is not None:
+    if dump_dir is not None and os.path.isdir(dump_dir):  # a new directory holds nothing
         from ..files import check_outputs
         check_outputs([os.path.join(dump_dir, f"vmsa{i}.bin") for i in range(config.vcpus or 0)],
                       force)
@@ -37,9 +40,24 @@ def run_measure(values: dict) -> None:
 
     result = measure(config)
     if dump_dir is not None:
+        from ..errors import OutputError
         from ..files import write_outputs
-        write_outputs([(os.path.join(dump_dir, f"vmsa{index}.bin"), page)
-                       for index, page in enumerate(result.vmsas)], force)
+        if not os.path.isdir(dump_dir):  # --vmsa-dir out/ makes out/ (as mkdir -p would)
+            try:
+                os.makedirs(dump_dir)
+            except OSError as exc:
+                raise OutputError(dump_dir, f"cannot create: {exc.strerror or exc}") from None
+            created = True
+        try:
+            write_outputs([(os.path.join(dump_dir, f"vmsa{index}.bin"), page)
+                           for index, page in enumerate(result.vmsas)], force)
+        except BaseException:
+            if created:
+                try:
+                    os.rmdir(dump_dir)  # nothing was left in it
+                except OSError:
+                    pass
+            raise
     if config.mode.value == "snp:ovmf-hash":
         # sev-snp-measure prints this seed for --snp-ovmf-hash in hex, whatever the format flags.
         print(result.hex)
