@@ -16,3 +16,11 @@ MAX_CERT_TABLE_ENTRIES = 64        # entries of one table (AMD defines five GUID
 MAX_TRUST_ROOTS = 64               # --trust-root and --crl files
 MAX_ID_BLOCK_BATCH = 1 << 12       # ID block/ID_AUTH pairs of one id-block --manifest run
 MAX_CORIM = 8 << 20                # a CoRIM (signed or not) read or written
+MAX_SEV_METADATA_SECTIONS = 256    # SEV metadata section descriptors of one firmware image
+                                   # (edk2's OvmfSevMetadata.asm declares fewer than ten)
+MAX_IGVM_PLATFORMS = 32            # SUPPORTED_PLATFORM headers: one per compatibility-mask bit
+                                   # (libigvm wants a single bit and one header per platform)
+MAX_IGVM_PARAMETER_AREAS = 1 << 12  # PARAMETER_AREA headers of one IGVM file (QEMU allocates
+                                    # each in host memory; real files declare a handful)
+MAX_INSPECT_HEADERS = 1 << 14      # IGVM headers inspect lists one by one; the rest are
+                                   # counted (header_count, headers_omitted)

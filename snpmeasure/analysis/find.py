@@ -159,9 +159,10 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
     estimate = sum(len(c) * len(features) * (len(leg) if profile_named(v).has_legacy_vm_type
                                              else 1) * len(counts)
                    for _, v, c, leg in plans)
-    if estimate > MAX_MATRIX_ENTRIES:
+    if estimate > MAX_MATRIX_ENTRIES:  # from the lists' lengths, before any is expanded
         raise ConfigError(f"the search covers {estimate} configurations, over the limit of "
-                          f"{MAX_MATRIX_ENTRIES}; narrow it (--max-vcpus, list options)")
+                          f"{MAX_MATRIX_ENTRIES} find candidates (MAX_MATRIX_ENTRIES, "
+                          "docs/security.md); narrow it (--max-vcpus, list options)")
     matches: list[Match] = []
     refused: dict[str, int] = {}
     searched = 0

@@ -1,35 +1,41 @@
-"""What a firmware image or IGVM file declares, for people and for JSON consumers."""
+"""What a firmware image or IGVM file declares, for people and for JSON consumers.
+
+Nothing here grows with what an input claims. A firmware's SEV metadata sections are described
+from their sizes (how many pages of which type each VMM measures), never by making their pages.
+An IGVM file is walked header by header; its digest covers every directive, but only the first
+``limits.MAX_INSPECT_HEADERS`` headers are listed one by one (the command prints the whole
+description at once, text or JSON, so listing is what would grow): the JSON keeps its shape
+(``headers`` is the listed prefix, ``snp.updates_by_directive`` the updates of listed
+directives) and adds ``header_count`` (every header) and ``headers_omitted`` (those not listed);
+the text ends with a line counting them.
+"""
 from __future__ import annotations
 
 import hashlib
-import warnings
 
 from ..abi.ovmf import SectionType
 from ..errors import UnsupportedError
-from ..formats.firmware import Firmware
+from ..formats.firmware import PAGE_SIZE, Firmware
 from ..launch.kernel_hashes import KernelHashes
 from ..launch.profiles import PROFILES, VmmProfile
-from ..launch.sections import kernel_hashes_area, section_updates
+from ..launch.sections import kernel_hashes_area, section_page_type
+from ..limits import MAX_INSPECT_HEADERS
 
 
 def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
-    """How ``profile`` measures a section: what plan.section_updates produces for it."""
+    """How ``profile`` measures a section: what launch.sections.section_updates produces for it,
+    counted from the section's size (no page is made, whatever size the section claims)."""
 
-    def produced(hashes_page: bytes | None) -> str:
-        counts: dict[str, int] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                for update in section_updates(section, firmware, profile, hashes_page):
-                    counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
-            except UnsupportedError:
-                return "refused"
-        return ", ".join(f"{count} {kind} page(s)" for kind, count in counts.items())
+    def produced(with_hashes: bool) -> str:
+        try:
+            page_type = section_page_type(section, firmware, profile, with_hashes)
+        except UnsupportedError:
+            return "refused"
+        return f"{section.size // PAGE_SIZE} {page_type.name} page(s)"
 
-    rule = produced(None)
+    rule = produced(False)
     if section.type == SectionType.SNP_KERNEL_HASHES:
-        rule = f"{produced(bytes(section.size))} with the kernel hashes table; {rule} without " \
-               "a kernel"
+        rule = f"{produced(True)} with the kernel hashes table; {rule} without a kernel"
     elif section.type == SectionType.CPUID and profile.cpuid_after_other_sections:
         rule += " after all other sections"
     elif not section.known and rule != "refused":
@@ -116,7 +122,12 @@ def describe(info: dict) -> str:
 
 
 def inspect_igvm(path) -> dict:
-    """Headers, platforms, policy, directives (with their page updates) and ID block of an IGVM."""
+    """Headers, platforms, policy, directives (with their page updates) and ID block of an IGVM.
+
+    The first ``limits.MAX_INSPECT_HEADERS`` headers are listed (``headers``, and their updates
+    in ``snp.updates_by_directive``); ``header_count`` counts them all and ``headers_omitted``
+    those not listed. The digest covers every directive.
+    """
     from ..abi import igvm as L
     from ..attestation.igvm_id_block import check_id_block
     from ..engine.snp import SnpLaunchDigest
@@ -126,6 +137,8 @@ def inspect_igvm(path) -> dict:
     with IgvmFile(path) as igvm:
         headers = []
         for h in igvm.iter_headers():
+            if h.index >= MAX_INSPECT_HEADERS:
+                break
             entry = {"index": h.index, "type": h.type_name, "type_value": f"{h.type:#x}",
                      "offset": f"{h.offset:#x}", "length": h.length}
             if h.compatibility_mask is not None:
@@ -148,8 +161,11 @@ def inspect_igvm(path) -> dict:
             engine = SnpLaunchDigest()
             for update in snp_updates(igvm, IgvmOptions()):
                 engine.update(update)
-                key = update.source.split(" ")[0] + " " + update.source.split(" ")[1]
-                counts = per_header.setdefault(key, {})
+                kind, _, rest = update.source.partition(" ")  # "PAGE_DATA #12 +0x1000"
+                number = rest.split(" ", 1)[0]
+                if number[1:].isdigit() and int(number[1:]) >= MAX_INSPECT_HEADERS:
+                    continue  # a directive not listed: in the digest, not in the listing
+                counts = per_header.setdefault(f"{kind} {number}", {})
                 counts[update.page_type.name] = counts.get(update.page_type.name, 0) + 1
             policy = igvm.guest_policy(mask)
             id_block = check_id_block(igvm, mask, engine.digest)
@@ -159,12 +175,15 @@ def inspect_igvm(path) -> dict:
                    "updates_by_directive": per_header,
                    "id_block": None if id_block is None else id_block.to_json()}
         return {"path": str(path), "format": "igvm", "format_version": igvm.format_version,
-                "size": igvm.size, "platforms": platforms, "headers": headers, "snp": snp}
+                "size": igvm.size, "platforms": platforms, "headers": headers,
+                "header_count": igvm.header_count,
+                "headers_omitted": igvm.header_count - len(headers), "snp": snp}
 
 
 def describe_igvm(info: dict) -> str:
+    count = info.get("header_count", len(info["headers"]))
     lines = [f"IGVM file     {info['path']} (format version {info['format_version']}, "
-             f"{info['size']} bytes, {len(info['headers'])} headers)"]
+             f"{info['size']} bytes, {count} headers)"]
     for p in info["platforms"]:
         lines.append(f"platform      {p['type']} mask {p['compatibility_mask']} "
                      f"vtl {p['highest_vtl']}")
@@ -189,4 +208,8 @@ def describe_igvm(info: dict) -> str:
         gpa = h.get("fields", {}).get("gpa", "")
         lines.append(f"  {h['index']:>5}  {h['offset']:>8}  {h['type']:<28} {mask:<6} {gpa}"
                      f"{updates}")
+    omitted = info.get("headers_omitted", 0)
+    if omitted:
+        lines.append(f"  ... {omitted} more headers not listed (inspect lists the first "
+                     f"{len(info['headers'])}: MAX_INSPECT_HEADERS); the digest covers them all")
     return "\n".join(lines)

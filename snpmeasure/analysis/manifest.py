@@ -25,9 +25,12 @@ def input_record(path) -> dict:
 
 
 def check_matrix_size(entries: int) -> None:
+    """Refuse a manifest of more than ``MAX_MATRIX_ENTRIES`` entries. ``entries`` is the product
+    of the lengths of the parsed lists, computed before any combination is made or checked."""
     if entries > MAX_MATRIX_ENTRIES:
-        raise ConfigError(f"{entries} configurations exceed the limit of {MAX_MATRIX_ENTRIES}; "
-                          "narrow the lists")
+        raise ConfigError(f"the lists make {entries} configurations, over the limit of "
+                          f"{MAX_MATRIX_ENTRIES} manifest entries (MAX_MATRIX_ENTRIES, "
+                          "docs/security.md); narrow the lists")
 
 
 def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],

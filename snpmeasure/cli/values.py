@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from bisect import bisect_left, bisect_right
 
 from ..errors import ConfigError, input_error
 from ..launch.config import MeasurementConfig, Mode
@@ -40,9 +41,14 @@ def _items(flag: str, text: str) -> list[str]:
 
 
 def int_list(flag: str, text: str) -> list[int]:
-    """``1-4,8,0x10``: integers and inclusive ranges, in the order given, without repeats."""
+    """``1-4,8,0x10``: integers and inclusive ranges, in the order given, without repeats.
+
+    Linear in the text: the values already listed are kept as disjoint ranges, so an item costs
+    its new values (and a logarithm), never a pass over a range it repeats; more than
+    ``MAX_LIST_VALUES`` values are refused before they are made."""
     out: list[int] = []
-    seen: set[int] = set()
+    starts: list[int] = []  # the values listed so far: sorted, disjoint, non-adjacent ranges
+    ends: list[int] = []    # (inclusive ends)
     for item in _items(flag, text):
         if "-" in item.lstrip("-"):
             low_text, high_text = item.split("-", 1)
@@ -51,16 +57,34 @@ def int_list(flag: str, text: str) -> list[int]:
                 raise ConfigError(f"{flag}: range {item!r} is empty")
             if high - low >= MAX_LIST_VALUES:
                 raise ConfigError(f"{flag}: range {item!r} has more than {MAX_LIST_VALUES} values")
-            values = range(low, high + 1)
         else:
-            values = [parse_int(flag, item)]
-        for value in values:
-            if value not in seen:
-                seen.add(value)
-                out.append(value)
-        if len(out) > MAX_LIST_VALUES:
-            raise ConfigError(f"{flag} lists more than {MAX_LIST_VALUES} values")
+            low = high = parse_int(flag, item)
+        new = _new_ranges(starts, ends, low, high)
+        if len(out) + sum(end - start + 1 for start, end in new) > MAX_LIST_VALUES:
+            raise ConfigError(f"{flag} lists more than {MAX_LIST_VALUES} values (the limit)")
+        for start, end in new:
+            out.extend(range(start, end + 1))
     return out
+
+
+def _new_ranges(starts: list[int], ends: list[int], low: int, high: int) -> list[tuple[int, int]]:
+    """The parts of ``low..high`` not yet in the ranges ``starts``/``ends`` (ascending), which
+    then take ``low..high`` in, merged with the ranges it overlaps or touches."""
+    first = bisect_left(ends, low - 1)     # the first range ending at or after low - 1
+    last = bisect_right(starts, high + 1)  # past the last range starting at or before high + 1
+    gaps = []
+    cursor = low
+    for index in range(first, last):
+        if starts[index] > cursor:
+            gaps.append((cursor, min(starts[index] - 1, high)))
+        cursor = max(cursor, ends[index] + 1)
+    if cursor <= high:
+        gaps.append((cursor, high))
+    merged_start = min(low, starts[first]) if first < last else low
+    merged_end = max(high, ends[last - 1]) if first < last else high
+    starts[first:last] = [merged_start]
+    ends[first:last] = [merged_end]
+    return gaps
 
 
 def _name_list(flag: str, text: str, every: tuple, canonical) -> list[str]:

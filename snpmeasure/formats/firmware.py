@@ -3,6 +3,12 @@
 The image is mapped so that it ends at ``end_at`` (4 GiB for OVMF). Everything a launch depends on
 is checked here, once: every offset and length inside the file, the footer GUID table, the SEV
 metadata, and the placement of every metadata section. A :class:`Firmware` that exists is valid.
+
+Every count read from the image is bounded before anything of that size is built: the footer
+table by its 16-bit length, the SEV metadata's descriptor count by the file (its descriptors must
+fit in the metadata's length, inside the file) and by ``limits.MAX_SEV_METADATA_SECTIONS``.
+Sections are page-aligned, inside 4 GiB and disjoint, so together they span at most 2^20 pages;
+nothing here makes a page of them.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from ..abi.codec import CodecError, codec
 from ..abi.ovmf import SectionType, section_type_name
 from ..errors import FormatError
 from ..files import read_file
-from ..limits import MAX_FIRMWARE_FILE
+from ..limits import MAX_FIRMWARE_FILE, MAX_SEV_METADATA_SECTIONS
 
 PAGE_SIZE = 4096
 FOUR_GIB = 1 << 32
@@ -213,10 +219,17 @@ def _parse_metadata(data: bytes, path: str, offset_from_end: int):
     if start + header.length > size:
         raise FormatError(path, "SEV metadata length",
                           f"{header.length} bytes run past the end of the file", start + 4)
+    # The two checks above bound the claimed count by the file (its descriptors fit); this one
+    # by the documented limit, before any descriptor is read.
+    if header.num_desc > MAX_SEV_METADATA_SECTIONS:
+        raise FormatError(path, "SEV metadata section count",
+                          f"{header.num_desc} sections is over the limit of "
+                          f"{MAX_SEV_METADATA_SECTIONS}", start + 12)
+    parse = codec("ovmf.SevMetadataSection").parse
     sections = []
     for index in range(header.num_desc):
         at = start + L.SEV_METADATA_HEADER_SIZE + index * L.SEV_METADATA_SECTION_SIZE
-        desc = codec("ovmf.SevMetadataSection").parse(data[at:at + L.SEV_METADATA_SECTION_SIZE])
+        desc = parse(data[at:at + L.SEV_METADATA_SECTION_SIZE])
         sections.append(MetadataSection(index=index, gpa=desc.gpa, size=desc.size,
                                         type=desc.type, offset=at))
     return tuple(sections), start

@@ -4,6 +4,13 @@ The header section is read whole (bounded by ``limits.MAX_IGVM_HEADER_SECTION``)
 every header's length, payload size, order (platform, initialization, directive headers), file
 offsets, alignment and references. Page contents are not read here: the plans of
 ``launch.igvm`` read them one directive at a time with :meth:`IgvmFile.read`.
+
+Memory does not grow with the number of headers: the section is walked lazily
+(:meth:`IgvmFile.iter_headers` parses each header afresh), and parsing keeps only what the
+queries return, each bounded: the platforms (``limits.MAX_IGVM_PLATFORMS``), the parameter areas
+(``limits.MAX_IGVM_PARAMETER_AREAS``), and per compatibility-mask bit the first guest policy
+and the last ID block. The directives' page updates are bounded by ``limits.MAX_PAGE_UPDATES``
+before any is made.
 """
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from ..abi import igvm as L
 from ..abi.codec import CodecError, codec
 from ..errors import FormatError, InputError, UnsupportedError, input_error
 from ..limits import MAX_IGVM_HEADER_SECTION as MAX_HEADER_SECTION
+from ..limits import MAX_IGVM_PARAMETER_AREAS as MAX_PARAMETER_AREAS
+from ..limits import MAX_IGVM_PLATFORMS as MAX_PLATFORMS
 from ..limits import MAX_PAGE_UPDATES
 
 _SECTION_OF = {  # header type ranges must appear in this order
@@ -144,18 +153,32 @@ class IgvmFile:
         self.parameter_areas: dict[int, Header] = {}
         self.claimed_pages = 0  # page updates the directives can produce, at most
         self._platforms: list[Header] = []
-        self._policies: list[Header] = []
-        self._id_blocks: list[Header] = []
+        # Only what a query can return is kept, so memory does not grow with the number of
+        # headers: per compatibility-mask bit, the first GUEST_POLICY and the last SNP_ID_BLOCK
+        # with that bit (at most 32 headers each).
+        self._policy_of_bit: dict[int, Header] = {}
+        self._id_block_of_bit: dict[int, Header] = {}
         self.header_count = 0
+        policy_bits = 0
         for header in self._walk(section, start):  # validate every header once
             self._check(header)
             self.header_count += 1
             if header.type == L.HeaderType.SUPPORTED_PLATFORM:
+                if len(self._platforms) == MAX_PLATFORMS:
+                    self._fail(f"{header.describe()}", f"more than {MAX_PLATFORMS} "
+                               "SUPPORTED_PLATFORM headers (the limit: one per compatibility "
+                               "mask bit)", header.offset)
                 self._platforms.append(header)
             elif header.type == L.HeaderType.GUEST_POLICY:
-                self._policies.append(header)
+                if header.payload.compatibility_mask & ~policy_bits:  # a bit seen first here
+                    for bit in _bits(header.payload.compatibility_mask):
+                        self._policy_of_bit.setdefault(bit, header)
+                    policy_bits |= header.payload.compatibility_mask
             elif header.type == L.HeaderType.SNP_ID_BLOCK:
-                self._id_blocks.append(header)
+                for bit in _bits(header.payload.compatibility_mask):
+                    self._id_block_of_bit[bit] = header
+        self._policies = _in_file_order(self._policy_of_bit)
+        self._id_blocks = _in_file_order(self._id_block_of_bit)
 
     def _walk(self, section: bytes, base: int) -> Iterator[Header]:
         cursor, index, stage = 0, 0, 0
@@ -202,6 +225,9 @@ class IgvmFile:
             if p.parameter_area_index in self.parameter_areas:
                 self._fail(f"{header.describe()}", f"parameter area "
                            f"{p.parameter_area_index} is declared twice", header.offset)
+            if len(self.parameter_areas) == MAX_PARAMETER_AREAS:
+                self._fail(f"{header.describe()}", f"more than {MAX_PARAMETER_AREAS} "
+                           "parameter areas (the limit)", header.offset)
             if p.number_of_bytes == 0 or p.number_of_bytes % L.PAGE_SIZE_4K \
                     or p.number_of_bytes > self.size + MAX_PAGE_UPDATES * L.PAGE_SIZE_4K:
                 self._fail(f"{header.describe()} size", f"{p.number_of_bytes:#x} is not a "
@@ -271,6 +297,7 @@ class IgvmFile:
         return mask
 
     def guest_policy(self, mask: int) -> int | None:
+        """The policy of the first GUEST_POLICY header whose mask meets ``mask``, or None."""
         for header in self._policies:
             if header.type == L.HeaderType.GUEST_POLICY and \
                     header.payload.compatibility_mask & mask:
@@ -278,11 +305,27 @@ class IgvmFile:
         return None
 
     def id_blocks(self) -> list[Header]:
+        """The SNP_ID_BLOCK headers a loader can use, in file order: for each compatibility-mask
+        bit, the last one with that bit (an earlier one with the same bits is never used, and is
+        not kept)."""
         return list(self._id_blocks)
 
     def directives(self, mask: int) -> Iterator[Header]:
         return (h for h in self.iter_headers() if h.compatibility_mask is not None
                 and h.compatibility_mask & mask and h.type >= 0x301)
+
+
+def _bits(mask: int) -> Iterator[int]:
+    """The set bits of a 32-bit compatibility mask."""
+    while mask:
+        low = mask & -mask
+        yield low
+        mask ^= low
+
+
+def _in_file_order(headers_of_bit: dict[int, Header]) -> list[Header]:
+    unique = {header.index: header for header in headers_of_bit.values()}
+    return [unique[index] for index in sorted(unique)]
 
 
 _PREFIX = struct.Struct(codec("igvm.VariableHeaderPrefix").format)

@@ -17,50 +17,83 @@ from .plan import PageUpdate, data_pages, empty_pages
 from .profiles import VmmProfile
 
 
-def _single_page(section: MetadataSection, page_type: PageType, path: str) -> PageUpdate:
+def _single_page(section: MetadataSection, path: str) -> None:
     if section.size != PAGE_SIZE:
         # QEMU would update every page of the range with this type; sev-snp-measure measures one.
         # No public source says how the firmware treats several such pages: refuse to guess.
         raise UnsupportedError(
             f"{path}: {section.describe()} spans {section.size // PAGE_SIZE} pages; only "
             f"one-page {section.type_name} sections are supported")
-    return PageUpdate(section.gpa, page_type, None, section.describe())
+
+
+def section_page_type(section: MetadataSection, firmware: Firmware, profile: VmmProfile,
+                       with_hashes: bool) -> PageType:
+    """The page type every page of one SEV metadata section gets under ``profile``'s rules
+    (``with_hashes``: the kernel hashes table is in the KERNEL_HASHES section), without making a
+    page: the one definition :func:`section_updates` expands and ``analysis.inspect`` counts.
+    Refuses (UnsupportedError) what :func:`section_updates` refuses; warns of nothing."""
+    kind = section.type
+    if kind == SectionType.SNP_SEC_MEM:
+        return profile.sec_mem_page_type
+    if kind == SectionType.SNP_SECRETS:
+        _single_page(section, firmware.path)
+        return PageType.SECRETS
+    if kind == SectionType.CPUID:
+        _single_page(section, firmware.path)
+        return PageType.CPUID
+    if kind == SectionType.SVSM_CAA:
+        return PageType.ZERO
+    if kind == SectionType.SNP_KERNEL_HASHES:
+        return PageType.NORMAL if with_hashes else PageType.ZERO
+    if profile.unknown_sections_measured_as_zero:
+        return PageType.ZERO
+    raise UnsupportedError(
+        f"{firmware.path}: {section.describe()} has unknown type {kind:#x}; how "
+        f"{profile.description} measures it is not public")
 
 
 def section_updates(section: MetadataSection, firmware: Firmware, profile: VmmProfile,
                     hashes_page: bytes | None) -> Iterator[PageUpdate]:
-    """The page updates of one SEV metadata section under ``profile``'s rules."""
-    kind = section.type
+    """The page updates of one SEV metadata section under ``profile``'s rules.
+
+    ``hashes_page`` is the first page of the KERNEL_HASHES section with the kernel hashes table
+    in place (from :func:`kernel_hashes_area`), or None without a kernel; the rest of that
+    section is zero. Pages are made one at a time: nothing here grows with the section's size.
+    """
     label = section.describe()
-    if kind == SectionType.SNP_SEC_MEM:
-        yield from empty_pages(section.gpa, section.size, profile.sec_mem_page_type, label)
-    elif kind == SectionType.SNP_SECRETS:
-        yield _single_page(section, PageType.SECRETS, firmware.path)
-    elif kind == SectionType.CPUID:
-        yield _single_page(section, PageType.CPUID, firmware.path)
-    elif kind == SectionType.SVSM_CAA:
-        yield from empty_pages(section.gpa, section.size, PageType.ZERO, label)
-    elif kind == SectionType.SNP_KERNEL_HASHES:
-        if hashes_page is None:
-            yield from empty_pages(section.gpa, section.size, PageType.ZERO, label)
-        else:
-            yield from data_pages(section.gpa, hashes_page, f"kernel hashes in {label}")
-    elif profile.unknown_sections_measured_as_zero:
+    page_type = section_page_type(section, firmware, profile, hashes_page is not None)
+    if not section.known:
         warnings.warn(SnpMeasureWarning(
-            f"{firmware.path}: {label} has unknown type {kind:#x}; measured as ZERO pages as "
-            f"{profile.description} does"), stacklevel=2)
-        yield from empty_pages(section.gpa, section.size, PageType.ZERO, label)
+            f"{firmware.path}: {label} has unknown type {section.type:#x}; measured as ZERO "
+            f"pages as {profile.description} does"), stacklevel=2)
+    if page_type in (PageType.SECRETS, PageType.CPUID):
+        yield PageUpdate(section.gpa, page_type, None, label)
+    elif page_type == PageType.NORMAL:  # the kernel hashes: QEMU measures the whole section
+        yield from _hashes_pages(section, hashes_page, f"kernel hashes in {label}")
     else:
-        raise UnsupportedError(
-            f"{firmware.path}: {label} has unknown type {kind:#x}; how {profile.description} "
-            "measures it is not public")
+        yield from empty_pages(section.gpa, section.size, page_type, label)
+
+
+_ZERO_PAGE = bytes(PAGE_SIZE)
+
+
+def _hashes_pages(section: MetadataSection, first: bytes, source: str) -> Iterator[PageUpdate]:
+    """NORMAL pages of the KERNEL_HASHES section: ``first`` (the table's page), then zeros."""
+    if len(first) != PAGE_SIZE:
+        raise ValueError(f"the kernel hashes page is {len(first)} bytes, not {PAGE_SIZE}")
+    yield from data_pages(section.gpa, first, source)
+    for offset in range(PAGE_SIZE, section.size, PAGE_SIZE):
+        yield PageUpdate(section.gpa + offset, PageType.NORMAL, _ZERO_PAGE,
+                         f"{source} +{offset:#x}")
 
 
 def kernel_hashes_area(firmware: Firmware, hashes: KernelHashes) -> tuple[MetadataSection, bytes]:
-    """The KERNEL_HASHES section and its contents with the table in place, or refuse.
+    """The KERNEL_HASHES section and the first page of its contents with the table in place,
+    or refuse.
 
     QEMU writes the table at (hash-table GPA & 0xFFF) in the first page of the section and zeroes
-    the rest of the section, so the table must lie in that first page.
+    the rest of the section, so the table must lie in that first page; the rest is zero pages,
+    never allocated here (the section may claim up to 4 GiB).
     """
     sections = firmware.sections_of(SectionType.SNP_KERNEL_HASHES)
     if not sections:
@@ -76,9 +109,7 @@ def kernel_hashes_area(firmware: Firmware, hashes: KernelHashes) -> tuple[Metada
         raise UnsupportedError(
             f"{firmware.path}: the SEV hash-table block ({base:#x}) is not in the first page of "
             f"{section.describe()}, where QEMU writes the table")
-    contents = bytearray(section.size)
-    contents[:PAGE_SIZE] = hashes.page(offset)
-    return section, bytes(contents)
+    return section, hashes.page(offset)
 
 
 def _hash_table_block(firmware: Firmware) -> tuple[int, int]:
