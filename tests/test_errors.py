@@ -268,3 +268,31 @@ def test_ovmf_hash_mode_needs_no_metadata(tmp_path):
     with pytest.raises(UnsupportedError, match="no SEV metadata"):
         measure(MeasurementConfig(mode="snp", ovmf=path, vcpus=1, vcpu_type="EPYC",
                                   snp_ovmf_hash=seed.hex))
+
+
+def test_files_given_to_ovmf_by_mistake_are_named(tmp_path, capsys):
+    from snpmeasure.cli.main import main
+
+    igvm = DATA / "igvm" / "linux_x64_vtl0.igvm"
+    assert main(["measure", "--mode", "snp", "--vcpus", "1", "--vcpu-type", "EPYC", "--ovmf",
+                 str(igvm)]) == 2
+    assert "is an IGVM file" in capsys.readouterr().err
+    # an OVMF_VARS volume: EFI_SYSTEM_NV_DATA_FV_GUID at 0x10, the _FVH signature at 0x28
+    # (edk2 MdePkg PiFirmwareVolume.h, EFI_FIRMWARE_VOLUME_HEADER)
+    image = bytearray(0x84000)
+    image[0x10:0x20] = bytes.fromhex("8d2bf1ff96768b4ca9852747075b4f50")
+    image[0x28:0x2C] = b"_FVH"
+    with pytest.raises(FormatError, match="OVMF_VARS"):
+        parse_firmware(bytes(image), path="vars.fd")
+
+
+def test_parameter_insert_past_the_top_of_memory(tmp_path):
+    from snpmeasure.formats.igvm import IgvmFile
+    from snpmeasure.formats.igvm_writer import IgvmWriter
+
+    path = tmp_path / "top.igvm"
+    path.write_bytes(IgvmWriter().platform().guest_policy().parameter_area(0, 0x3000)
+                     .page_data(0x1000, b"\x01" * 4096)
+                     .parameter_insert(0xFFFFFFFFFFFFF000, 0).build())
+    with pytest.raises(FormatError, match="past the top"):
+        IgvmFile(path)

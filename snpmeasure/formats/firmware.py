@@ -129,10 +129,28 @@ def parse_firmware(data: bytes, path: str = "<firmware>", end_at: int = FOUR_GIB
         raise FormatError(path, "layout", str(exc).splitlines()[0]) from None
 
 
+# EFI_SYSTEM_NV_DATA_FV_GUID (edk2 MdePkg), the file system GUID of an OVMF_VARS volume
+_NV_DATA_FV_GUID = bytes.fromhex("8d2bf1ff96768b4ca9852747075b4f50")
+
+
+def _refuse_other_kinds(data: bytes, path: str) -> None:
+    """Name the files people give --ovmf by mistake: an IGVM file, an OVMF_VARS store."""
+    from ..errors import ConfigError
+
+    if data[:4] == b"IGVM":
+        raise ConfigError(f"{path} is an IGVM file, not a firmware image: measure it with "
+                          "'snpmeasure igvm FILE' (or explain --igvm, manifest --igvm)")
+    if data[0x28:0x2C] == b"_FVH" and data[0x10:0x20] == _NV_DATA_FV_GUID:
+        raise FormatError(path, "firmware volume", "is an OVMF_VARS variable store, not the "
+                          "firmware code: give --ovmf the OVMF_CODE or combined OVMF image "
+                          "(for snp:svsm, its size goes to --vars-size or --vars-file)", 0x10)
+
+
 def _parse(data: bytes, path: str, end_at: int) -> Firmware:
     size = len(data)
     if size == 0:
         raise FormatError(path, "size", "the file is empty")
+    _refuse_other_kinds(data, path)
     if size % PAGE_SIZE:
         raise FormatError(path, "size", f"{size} bytes is not a multiple of the 4096-byte page")
     if size > end_at:

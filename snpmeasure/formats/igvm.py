@@ -269,6 +269,10 @@ class IgvmFile:
                 self._fail(f"{header.describe()}", f"parameter area "
                            f"{p.parameter_area_index} is not declared before it",
                            header.offset + 20)
+            if p.gpa + area.payload.number_of_bytes > 1 << 64:
+                self._fail(f"{header.describe()} gpa", f"{p.gpa:#x} + the area's "
+                           f"{area.payload.number_of_bytes:#x} bytes run past the top of the "
+                           "guest physical address space", header.offset + 8)
 
     def _claim(self, pages: int, header: Header) -> None:
         self.claimed_pages += pages
