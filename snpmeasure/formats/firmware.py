@@ -134,16 +134,19 @@ _NV_DATA_FV_GUID = bytes.fromhex("8d2bf1ff96768b4ca9852747075b4f50")
 
 
 def _refuse_other_kinds(data: bytes, path: str) -> None:
-    """Name the files people give --ovmf by mistake: an IGVM file, an OVMF_VARS store."""
+    """Name an IGVM file given to --ovmf by mistake (OVMF_VARS: ``_parse_footer_table``)."""
     from ..errors import ConfigError
 
     if data[:4] == b"IGVM":
         raise ConfigError(f"{path} is an IGVM file, not a firmware image: measure it with "
                           "'snpmeasure igvm FILE' (or explain --igvm, manifest --igvm)")
-    if data[0x28:0x2C] == b"_FVH" and data[0x10:0x20] == _NV_DATA_FV_GUID:
-        raise FormatError(path, "firmware volume", "is an OVMF_VARS variable store, not the "
-                          "firmware code: give --ovmf the OVMF_CODE or combined OVMF image "
-                          "(for snp:svsm, its size goes to --vars-size or --vars-file)", 0x10)
+
+
+
+def _is_vars_store(data: bytes) -> bool:
+    """An OVMF_VARS image: one firmware volume whose file system is the NV data store (the
+    combined OVMF.fd starts the same way but also holds the code and its GUID table)."""
+    return data[0x28:0x2C] == b"_FVH" and data[0x10:0x20] == _NV_DATA_FV_GUID
 
 
 def _parse(data: bytes, path: str, end_at: int) -> Firmware:
@@ -183,6 +186,11 @@ def _parse_footer_table(data: bytes, path: str) -> tuple[TableEntry, ...]:
     trailer_codec = codec("ovmf.TableEntryTrailer")
     footer = trailer_codec.parse(data[footer_at:footer_end])
     if footer.guid != L.guid_bytes(L.FOOTER_TABLE_GUID):
+        if _is_vars_store(data):
+            raise FormatError(path, "footer table", "not found: this is an OVMF_VARS variable "
+                              "store, not the firmware code; give --ovmf the OVMF_CODE or "
+                              "combined OVMF image (for snp:svsm, the store's size goes to "
+                              "--vars-size or --vars-file)")
         raise FormatError(path, "footer table",
                           f"GUID {L.FOOTER_TABLE_GUID} not found {size - footer_at + 16} bytes "
                           "before the end of the file (not an OVMF image with a GUID table)",
