@@ -298,3 +298,20 @@ def test_standard_input_as_a_file(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x" * (2 << 20))))
     assert main(["report", "show", "-"]) == 4
     assert "limit" in capsys.readouterr().err
+
+
+def test_inapplicable_flags_and_decimal_features_are_named(capsys):
+    base = ["measure", "--ovmf", OVMF]
+    assert main(base + ["--mode", "sev", "--vcpus", "4", "--vcpu-type", "EPYC"]) == 0
+    err = capsys.readouterr().err
+    assert "--vcpus, --vcpu-type do not apply to mode sev" in err
+    assert main(base + ["--mode", "snp", "--vcpus", "2", "--vmm-type", "ec2", "--vcpu-type",
+                        "EPYC-Genoa"]) == 0
+    assert "--vcpu-type does not enter an ec2 measurement" in capsys.readouterr().err
+    assert main(base + ["--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC",
+                        "--guest-features", "21"]) == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 0x21?" in err
+    assert main(base + ["--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC",
+                        "--guest-features", "1"]) == 0
+    assert capsys.readouterr().err == ""

@@ -10,7 +10,7 @@ import os
 import warnings
 from bisect import bisect_left, bisect_right
 
-from ..errors import ConfigError, input_error
+from ..errors import ConfigError, HostRuleError, input_error
 from ..launch.config import MeasurementConfig, Mode
 from ..launch.cpu import CPU_TYPES, canonical_cpu_type, cpu_signature
 from ..launch.profiles import VMM_TYPES, profile_named
@@ -201,7 +201,46 @@ def launch_config(values: dict, **fixed) -> MeasurementConfig:
         fields["host_checks"] = not values.get("no_host_checks")
     fields.update(fixed)
     fields["mode"] = mode
-    return MeasurementConfig(**fields)
+    hint = decimal_features_hint(values.get("guest_features"))
+    try:
+        config = MeasurementConfig(**fields)
+    except HostRuleError as exc:
+        if hint and exc.rule == "sev-features":
+            raise HostRuleError(exc.rule, f"{exc} ({hint})") from None
+        raise
+    if hint:
+        warnings.warn(hint)
+    warn_inapplicable(values, config, fixed)
+    return config
+
+
+def decimal_features_hint(text: str | None) -> str | None:
+    """SEV_FEATURES are bits, written in hex everywhere (0x21): a decimal spelling with more
+    than one digit is almost always a missing 0x."""
+    text = (text or "").strip()
+    if len(text) > 1 and text.isdigit() and not text.startswith("0") and len(text) <= 20:
+        return (f"--guest-features {text} is decimal ({int(text):#x}); SEV_FEATURES are bits, "
+                f"usually written in hex: did you mean 0x{text}?")
+    return None
+
+
+def warn_inapplicable(values: dict, config: MeasurementConfig, fixed: dict) -> None:
+    """Name the given options that cannot enter this launch's measurement, instead of
+    ignoring them silently."""
+    mode, profile = config.mode, config.profile
+    given = [name for name in ("vcpus", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model",
+                               "vcpu_stepping") if name not in fixed
+             and values.get(name) is not None]
+    if mode.value in ("sev", "snp:ovmf-hash") and given:
+        warnings.warn(f"{', '.join('--' + n.replace('_', '-') for n in given)} "
+                      f"{'does' if len(given) == 1 else 'do'} not apply to mode {mode.value}, "
+                      "which measures no VMSA")
+    elif mode.has_vmsa and not profile.needs_vcpu_signature and profile.vmsa_gpa_bits is None:
+        cpu = [n for n in given if n != "vcpus"]
+        if cpu:
+            warnings.warn(f"{', '.join('--' + n.replace('_', '-') for n in cpu)} "
+                          f"{'does' if len(cpu) == 1 else 'do'} not enter an {profile.name} "
+                          "measurement: its VMSAs carry RDX 0x600 whatever the CPU")
 
 
 def igvm_options(values: dict):

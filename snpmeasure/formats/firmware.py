@@ -142,7 +142,6 @@ def _refuse_other_kinds(data: bytes, path: str) -> None:
                           "'snpmeasure igvm FILE' (or explain --igvm, manifest --igvm)")
 
 
-
 def _is_vars_store(data: bytes) -> bool:
     """An OVMF_VARS image: one firmware volume whose file system is the NV data store (the
     combined OVMF.fd starts the same way but also holds the code and its GUID table)."""
