@@ -119,7 +119,11 @@ def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
             if size > limit:
                 raise FormatError(path, "size", f"{size} bytes is over the {limit}-byte limit "
                                   f"for a {what}")
-            data = handle.read(limit + 1)
+            # its size plus one byte, to see it grow (then up to the limit); a FIFO (size 0):
+            # up to the limit. Nothing larger than the file is reserved.
+            data = handle.read((size or limit) + 1)
+            if size and len(data) > size:
+                data += handle.read(limit + 1 - len(data))
             if len(data) > limit:  # a file that grew, or a FIFO
                 raise FormatError(path, "size", f"more than the {limit}-byte limit for a {what}")
             return data
