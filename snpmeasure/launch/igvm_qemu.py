@@ -235,48 +235,51 @@ class QemuIgvm:
 
     # -- the launch -----------------------------------------------------------------------
     def _regions(self) -> Iterator[tuple]:
-        """("pages", gpa, count, page_size, data_type, flags, [file offsets], label) and
-        ("insert", gpa, size, label) and ("vmsa", header) in the order QEMU applies them."""
+        """("pages", gpa, count, page_size, data_type, flags, file offsets, label) and
+        ("insert", gpa, size, label) and ("vmsa", header) in the order QEMU applies them. A
+        pending region keeps its first and last header and its file offsets (8 bytes a page),
+        however many directives it gathers."""
+        from array import array
+
         mask = self.mask
-        run: list = []
-        last_index = None
+        first = last = None
+        offsets = array("Q")
 
         def flush():
-            first = run[0]
             p = first.payload
             size = L.PAGE_SIZE_2M if p.flags & L.PAGE_FLAG_2MB else PAGE
-            label = first.describe() if len(run) == 1 else \
-                f"{first.describe()}..{run[-1].describe()} ({len(run)} directives)"
+            label = first.describe() if len(offsets) == 1 else \
+                f"{first.describe()}..{last.describe()} ({len(offsets)} directives)"
             label += " [rule igvm-page-data]" if p.file_offset or \
                 p.data_type != L.PageDataType.NORMAL else \
                 " (no data) [rules igvm-page-data, igvm-zero-pages]"
-            return ("pages", p.gpa, len(run), size, p.data_type, p.flags,
-                    [h.payload.file_offset for h in run], label)
+            return ("pages", p.gpa, len(offsets), size, p.data_type, p.flags, offsets, label)
 
         for header in self.igvm.iter_headers():
             p = header.payload
             if header.type == H.PAGE_DATA:
                 if not p.compatibility_mask & mask:
                     continue
-                if run:
-                    prev = run[-1].payload
+                if last is not None:
+                    prev = last.payload
                     prev_size = L.PAGE_SIZE_2M if prev.flags & L.PAGE_FLAG_2MB else PAGE
                     same = (prev.flags == p.flags and prev.data_type == p.data_type
                             and prev.compatibility_mask == p.compatibility_mask
                             and bool(prev.file_offset) == bool(p.file_offset))
                     if not same or prev.gpa + prev_size != p.gpa \
-                            or last_index != header.index - 1:
+                            or last.index != header.index - 1:
                         yield flush()
-                        run = []
-                run.append(header)
-                last_index = header.index
+                        first, offsets = None, array("Q")
+                first = first or header
+                last = header
+                offsets.append(p.file_offset)
             elif header.type == H.PARAMETER_INSERT and p.compatibility_mask & mask:
                 area = self.igvm.parameter_areas[p.parameter_area_index].payload
                 yield ("insert", p.gpa, area.number_of_bytes,
                        f"{header.describe()} (parameter area {p.parameter_area_index})")
             elif header.type == H.VP_CONTEXT and p.compatibility_mask & mask:
                 yield ("vmsa", header)
-        if run:
+        if first is not None:
             yield flush()
 
     def _pages(self, item, read: bool) -> Iterator[tuple[int, PageType, bytes | None, str]]:
