@@ -52,7 +52,7 @@ def test_sample_explain_and_inspect(capsys):
     assert len(vmsa) == 1 and vmsa[0]["gpa"] == "0x803000"
     assert main(["inspect", str(SAMPLE), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["platforms"][0]["type"] == "SEV_SNP" and info["snp"]["guest_policy"] == "0x3001f"
+    assert info["platforms"][0]["type"] == "SEV_SNP" and info["snp"]["policy"] == "0x3001f"
     assert info["snp"]["measurement"] == VECTOR["expected"]
     assert info["snp"]["id_block"]["signatures_verified"] is True
 

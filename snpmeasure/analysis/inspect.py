@@ -20,6 +20,13 @@ from ..launch.kernel_hashes import KernelHashes
 from ..launch.profiles import PROFILES, VmmProfile
 from ..launch.sections import kernel_hashes_area, section_page_type
 from ..limits import MAX_INSPECT_HEADERS
+from ..text import printable
+
+# IGVM header fields shown as "0x" hex strings (bit fields, addresses, offsets, type codes:
+# docs/json.md); every other field is a JSON integer (counts, sizes, indices, levels).
+IGVM_HEX_FIELDS = frozenset({"gpa", "compatibility_mask", "shared_gpa_boundary", "policy",
+                             "file_offset", "byte_offset", "flags", "reserved",
+                             "platform_type", "data_type"})
 
 
 def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
@@ -61,7 +68,8 @@ def inspect_firmware(firmware: Firmware) -> dict:
     block = firmware.hash_table_block
     secret = firmware.secret_block
     return {
-        "path": firmware.path,
+        "path": str(firmware.path),
+        "format": "firmware",
         "size": firmware.size,
         "sha256": hashlib.sha256(firmware.data).hexdigest(),
         "gpa": f"{firmware.gpa:#x}",
@@ -78,8 +86,8 @@ def inspect_firmware(firmware: Firmware) -> dict:
         "sev_metadata": None if not firmware.has_metadata else {
             "offset": f"{firmware.metadata_offset:#x}",
             "sections": [
-                {"index": s.index, "type": s.type_name, "type_value": s.type,
-                 "gpa": f"{s.gpa:#x}", "end": f"{s.end - 1:#x}", "size": s.size,
+                {"index": s.index, "type": s.type_name, "type_value": f"{s.type:#x}",
+                 "gpa": f"{s.gpa:#x}", "end_gpa": f"{s.end:#x}", "size": s.size,
                  "measured": {name: section_rule(s, firmware, profile)
                               for name, profile in PROFILES.items()}}
                 for s in firmware.sections],
@@ -90,7 +98,8 @@ def inspect_firmware(firmware: Firmware) -> dict:
 
 def describe(info: dict) -> str:
     """The readable form of :func:`inspect_firmware`."""
-    lines = [f"firmware      {info['path']}",
+    p = printable  # every value that comes from the file (its name included) is escaped
+    lines = [f"firmware      {p(info['path'])}",
              f"size          {info['size']} bytes ({info['size'] // 4096} pages), sha256 "
              f"{info['sha256']}",
              f"loaded at     {info['gpa']}-{int(info['end_gpa'], 16) - 1:#x}",
@@ -104,20 +113,22 @@ def describe(info: dict) -> str:
     if info["svsm_launch_offset"] is not None:
         lines.append(f"SVSM entry    +{info['svsm_launch_offset']}")
     boot = info["measured_direct_boot"]
-    lines.append("direct boot   SNP: " + ("yes" if boot["snp"] else f"no ({boot['snp_reason']})")
+    lines.append("direct boot   SNP: "
+                 + ("yes" if boot["snp"] else f"no ({p(boot['snp_reason'])})")
                  + "; SEV/SEV-ES: " + ("yes" if boot["sev_es"] else "no"))
     lines.append("footer table:")
     for e in info["footer_table"]:
-        lines.append(f"  {e['offset']:>10}  {e['guid']}  {e['name']}  {e['data']}")
+        lines.append(f"  {e['offset']:>10}  {p(e['guid'])}  {p(e['name'])}  {e['data']}")
     meta = info["sev_metadata"]
     if meta is None:
         lines.append("SEV metadata: none")
     else:
         lines.append(f"SEV metadata at {meta['offset']}, {len(meta['sections'])} sections:")
         for s in meta["sections"]:
-            lines.append(f"  {s['index']:>2}  {s['gpa']}-{s['end']}  {s['type']}")
+            last = int(s["end_gpa"], 16) - 1
+            lines.append(f"  {s['index']:>2}  {s['gpa']}-{last:#x}  {p(s['type'])}")
             for vmm, rule in s["measured"].items():
-                lines.append(f"        {vmm:<5} {rule}")
+                lines.append(f"        {p(vmm):<5} {p(rule)}")
     return "\n".join(lines)
 
 
@@ -144,12 +155,13 @@ def inspect_igvm(path) -> dict:
             if h.compatibility_mask is not None:
                 entry["compatibility_mask"] = f"{h.compatibility_mask:#x}"
             if h.payload is not None and h.type != L.HeaderType.SNP_ID_BLOCK:
-                entry["fields"] = {k: (f"{v:#x}" if isinstance(v, int) else bytes(v).hex())
-                                   for k, v in h.payload.items() if not k.startswith("_")}
+                entry["fields"] = {k: _igvm_field(k, v) for k, v in h.payload.items()
+                                   if not k.startswith("_")}
             headers.append(entry)
         platforms = [{"type": L.Platform(h.payload.platform_type).name
                       if h.payload.platform_type in L.Platform._value2member_map_
-                      else h.payload.platform_type,
+                      else f"unknown type {h.payload.platform_type:#x}",
+                      "type_value": f"{h.payload.platform_type:#x}",
                       "compatibility_mask": f"{h.payload.compatibility_mask:#x}",
                       "highest_vtl": h.payload.highest_vtl,
                       "shared_gpa_boundary": f"{h.payload.shared_gpa_boundary:#x}"}
@@ -170,7 +182,7 @@ def inspect_igvm(path) -> dict:
             policy = igvm.guest_policy(mask)
             id_block = check_id_block(igvm, mask, engine.digest)
             snp = {"compatibility_mask": f"{mask:#x}",
-                   "guest_policy": None if policy is None else f"{policy:#x}",
+                   "policy": None if policy is None else f"{policy:#x}",
                    "measurement": engine.digest.hex(), "page_updates": engine.pages,
                    "updates_by_directive": per_header,
                    "id_block": None if id_block is None else id_block.to_json()}
@@ -180,16 +192,24 @@ def inspect_igvm(path) -> dict:
                 "headers_omitted": igvm.header_count - len(headers), "snp": snp}
 
 
+def _igvm_field(name: str, value) -> int | str:
+    """An IGVM header field for JSON: bytes as hex, integers as IGVM_HEX_FIELDS says."""
+    if not isinstance(value, int):
+        return bytes(value).hex()
+    return f"{value:#x}" if name in IGVM_HEX_FIELDS else value
+
+
 def describe_igvm(info: dict) -> str:
+    p = printable  # every value that comes from the file (its name included) is escaped
     count = info.get("header_count", len(info["headers"]))
-    lines = [f"IGVM file     {info['path']} (format version {info['format_version']}, "
+    lines = [f"IGVM file     {p(info['path'])} (format version {info['format_version']}, "
              f"{info['size']} bytes, {count} headers)"]
-    for p in info["platforms"]:
-        lines.append(f"platform      {p['type']} mask {p['compatibility_mask']} "
-                     f"vtl {p['highest_vtl']}")
+    for platform in info["platforms"]:
+        lines.append(f"platform      {p(platform['type'])} mask "
+                     f"{platform['compatibility_mask']} vtl {platform['highest_vtl']}")
     snp = info["snp"]
     if snp:
-        lines.append(f"SNP policy    {snp['guest_policy']}")
+        lines.append(f"SNP policy    {snp['policy']}")
         lines.append(f"SNP digest    {snp['measurement']} ({snp['page_updates']} page updates, "
                      "igvmmeasure rules)")
         if snp["id_block"]:
@@ -203,11 +223,11 @@ def describe_igvm(info: dict) -> str:
         if snp:
             key = f"{h['type']} #{h['index']}"
             if key in snp["updates_by_directive"]:
-                updates = "  -> " + ", ".join(f"{n} {t}" for t, n in
+                updates = "  -> " + ", ".join(f"{n} {p(t)}" for t, n in
                                               snp["updates_by_directive"][key].items())
         gpa = h.get("fields", {}).get("gpa", "")
-        lines.append(f"  {h['index']:>5}  {h['offset']:>8}  {h['type']:<28} {mask:<6} {gpa}"
-                     f"{updates}")
+        lines.append(f"  {h['index']:>5}  {h['offset']:>8}  {p(h['type']):<28} {mask:<6} "
+                     f"{gpa}{updates}")
     omitted = info.get("headers_omitted", 0)
     if omitted:
         lines.append(f"  ... {omitted} more headers not listed (inspect lists the first "

@@ -60,7 +60,7 @@ class IdBlock:
             "launch_digest": self.launch_digest.hex(),
             "family_id": self.family_id.hex(),
             "image_id": self.image_id.hex(),
-            "version": self.version,
+            "id_version": self.version,  # the option --id-version (docs/json.md)
             "guest_svn": self.guest_svn,
             "policy": f"{self.policy:#x}",
             "policy_decoded": json_policy(self.policy),

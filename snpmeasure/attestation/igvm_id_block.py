@@ -26,7 +26,7 @@ class IdBlockCheck:
         p = self.header.payload
         return {"launch_digest": self.ld.hex(), "matches_measurement": self.matches,
                 "family_id": bytes(p.family_id).hex(), "image_id": bytes(p.image_id).hex(),
-                "version": p.version, "guest_svn": p.guest_svn,
+                "id_version": p.version, "guest_svn": p.guest_svn,
                 "author_key_enabled": bool(p.author_key_enabled),
                 "signatures_verified": self.signature_ok, "signature_error": self.signature_error,
                 "id_key_digest": self.id_key_digest.hex() if self.id_key_digest else None,

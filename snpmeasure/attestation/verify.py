@@ -31,7 +31,18 @@ from .expectations import Expectations, expectation_checks
 
 VERIFIED, MISMATCH, SIGNATURE_INVALID = "verified", "mismatch", "signature-invalid"
 
+# The keys of a manifest entry (docs/manifest.schema.json, measurements[]): all that JSON
+# outputs echo of an entry (matched here, signed by publish.idblocks), whatever else a
+# hand-written manifest's entry carries.
+MANIFEST_ENTRY_KEYS = ("mode", "vcpus", "vcpu_type", "vcpu_sig", "vmm_type", "guest_features",
+                       "legacy_vm_type", "measurement")
+
 __all__ = ["Collateral", "Expectations", "VerifyResult", "load_collateral", "verify_report"]
+
+
+def manifest_entry_json(entry: dict) -> dict:
+    """A manifest entry as JSON outputs echo it: the keys of MANIFEST_ENTRY_KEYS it has."""
+    return {key: entry[key] for key in MANIFEST_ENTRY_KEYS if key in entry}
 
 
 @dataclass
@@ -54,6 +65,7 @@ class VerifyResult:
         return self.authentication.product
 
     def to_json(self) -> dict:
+        """docs/schemas/report-verify.schema.json"""
         anchor = self.authentication.anchor
         return {"result": self.status, "measurement": self.report.measurement.hex(),
                 "report_version": self.report.version,
@@ -62,7 +74,8 @@ class VerifyResult:
                 "trust_root": None if anchor is None else {
                     "source": anchor.source, "sha256": anchor.fingerprint},
                 "checks": [c.to_json() for c in self.checks],
-                "matched_manifest_entries": self.matched_manifest_entries}
+                "matched_manifest_entries": [manifest_entry_json(entry)
+                                             for entry in self.matched_manifest_entries]}
 
 
 def verify_report(report: AttestationReport, collateral: Collateral,

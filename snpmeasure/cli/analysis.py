@@ -137,7 +137,8 @@ def run_explain(values: dict) -> None:
     divergence = compare_explanations(first, second)
     if json_lines:
         print(json.dumps({
-            "first": first.measurement.hex(), "second": second.measurement.hex(),
+            "first_measurement": first.measurement.hex(),
+            "second_measurement": second.measurement.hex(),
             "equal": divergence is None,
             "diverge_at": None if divergence is None else divergence.index,
             "first_update": None if divergence is None or divergence.first is None

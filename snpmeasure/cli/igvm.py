@@ -30,13 +30,25 @@ def run_igvm(values: dict) -> None:
             for problem in problems:
                 warnings.warn(f"{path}: {problem}")
     if output_format == "json":
-        print(json.dumps({"measurement": result.hex, "platform": options.platform,
-                          "loader": options.loader, "native_zero": options.native_zero,
-                          "vcpus": options.vcpus, "qemu_version": options.qemu_version
-                          if options.loader == "qemu" or options.check_kvm else None,
-                          "page_updates": result.pages,
-                          "id_block": None if block is None else block.to_json()}, indent=2))
+        print(json.dumps(igvm_json(result, options, block), indent=2))
         return
     value = result.hex if output_format == "hex" else result.base64
     print(f"Calculated {options.platform.upper()} IGVM measurement: {value}"
           if values["verbose"] else value)
+
+
+def igvm_json(result, options, block) -> dict:
+    """The JSON of ``igvm --output-format json`` (docs/schemas/igvm.schema.json): the digest and
+    the options that decided it, named as the options (and as a manifest --igvm names them);
+    null where an option does not apply."""
+    qemu_rules = options.loader == "qemu" or options.check_kvm
+    return {"measurement": result.hex, "platform": options.platform, "loader": options.loader,
+            "native_zero": options.native_zero, "check_kvm": options.check_kvm or
+            options.loader == "qemu", "host_checks": options.host_checks,
+            "qemu_version": options.qemu_version if qemu_rules else None,
+            "vcpus": options.vcpus, "vcpu_type": options.vcpu_type,
+            "vcpu_sig": None if options.signature is None else f"{options.signature:#x}",
+            "legacy_vm_type": options.effective_legacy_vm_type
+            if qemu_rules and options.platform == "sev-es" else None,
+            "page_updates": result.pages,
+            "id_block": None if block is None else block.to_json()}

@@ -41,8 +41,11 @@ def run_fetch(values: dict) -> None:
                    product=_product(values["product"]), base=values["kds_url"],
                    client=HttpClient(timeout=timeout, attempts=retries + 1), trust_roots=roots)
     if values["json_output"]:
-        print(json.dumps([{"item": item, "path": path, "state": state}
-                          for item, path, state in result.items], indent=2))
+        print(json.dumps([{"item": item, "path": path, "state": state, "detail": detail}
+                          for item, path, state, detail in result.items], indent=2))
         return
-    for item, path, state in result.items:
-        print(f"{item:<10} {state:<8} {printable(path)}" if path else f"{item:<10} {state}")
+    for item, path, state, detail in result.items:
+        if path:
+            print(f"{item:<10} {state:<8} {printable(path)}")
+        else:
+            print(f"{item:<10} {state.replace('_', ' ')}: {printable(detail)}")

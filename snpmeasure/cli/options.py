@@ -360,7 +360,8 @@ REPORT_VERIFY = Command(
      Opt("image_id", "--image-id", metavar="ID", help="Expected image ID (hex or UUID)."),
      Opt("min_guest_svn", "--min-guest-svn", metavar="N", help="Minimum guest SVN."),
      Opt("min_tcb", "--min-tcb", metavar="LIST",
-         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115."),
+         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 (long names boot_loader, "
+              "tee, snp, microcode, fmc also accepted)."),
      Opt("policy", "--policy", metavar="VALUE", help="Exact expected guest policy."),
      Opt("deny_debug", "--deny-debug", kind=FLAG, help="Fail if the policy allows debugging."),
      Opt("deny_migrate_ma", "--deny-migrate-ma", kind=FLAG,
@@ -439,7 +440,8 @@ EXPORT = Command(
          help="rvps: how to spell snp_launch_measurement: hex (Trustee v0.18.0 and later) or "
               "base64 (v0.10 to v0.17)."),
      Opt("min_tcb", "--min-tcb", metavar="NAME=N,...",
-         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 (rvps: snp_bootloader and "
+         help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 or the long names "
+              "boot_loader, microcode, fmc (rvps: snp_bootloader and "
               "kin; corim: REPORTED_TCB as one TCB_VERSION, a min-svn)."),
      Opt("policy", "--policy", metavar="VALUE",
          help="The guest policy the launches use (rvps: ABI version, single socket, SMT "

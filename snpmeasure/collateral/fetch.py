@@ -122,9 +122,15 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
+CACHED, FETCHED, NOT_FETCHED, NOT_AVAILABLE = "cached", "fetched", "not_fetched", "not_available"
+
+
 @dataclass
 class FetchResult:
-    """What ``fetch`` did for each item: ``(item, path, "cached" | "fetched" | note)``."""
+    """What ``fetch`` did for each item: ``(item, path, state, detail)``. ``item`` is
+    cert_chain, vcek, vlek or crl; ``state`` one of ``cached``, ``fetched`` (``path`` is where
+    the cache holds it), ``not_fetched`` (a VLEK: KDS does not serve it) or ``not_available``
+    (a CRL KDS could not serve; ``path`` is None); ``detail`` says why, or is None."""
 
     items: list = field(default_factory=list)
 
@@ -147,9 +153,9 @@ def fetch(report: AttestationReport, cache_root, *, product: str | None = None,
     chain_pem, state = _cached_or_fetched(paths.cert_chain, urls.cert_chain, client)
     chain = parse_certificates(chain_pem, urls.cert_chain)
     anchor = _check_chain(chain, product, urls.endorser, roots, now, urls.cert_chain)
-    if state == "fetched":
+    if state == FETCHED:
         store.store(paths.cert_chain, chain_pem)
-    result.items.append(("cert_chain", paths.cert_chain, state))
+    result.items.append(("cert_chain", paths.cert_chain, state, None))
 
     if urls.vcek is not None:
         der, state = _cached_or_fetched(paths.endorsement, urls.vcek, client)
@@ -164,13 +170,14 @@ def fetch(report: AttestationReport, cache_root, *, product: str | None = None,
             raise SignatureError(f"{urls.vcek}: the VCEK does not chain to a trusted root: "
                                  f"{failed[0].detail}")
         _check_vcek_matches(vcek, report, product, urls.vcek)
-        if state == "fetched":
+        if state == FETCHED:
             store.store(paths.endorsement, der)
-        result.items.append(("vcek", paths.endorsement, state))
+        result.items.append(("vcek", paths.endorsement, state, None))
     else:
-        result.items.append(("vlek", None, "not fetched: KDS serves VLEKs to cloud providers "
-                                           "only; take it from the host's certificate table "
-                                           "(report get --certs-out, report verify --certs)"))
+        result.items.append(("vlek", None, NOT_FETCHED, "KDS serves VLEKs to cloud providers "
+                                                        "only; take it from the host's "
+                                                        "certificate table (report get "
+                                                        "--certs-out, report verify --certs)"))
 
     try:
         crl_der, state = _cached_or_fetched(paths.crl, urls.crl, client,
@@ -179,15 +186,15 @@ def fetch(report: AttestationReport, cache_root, *, product: str | None = None,
         import warnings
         warnings.warn(f"the CRL was not fetched ({exc.reason}); report verify --require-crl "
                       "will need one")
-        result.items.append(("crl", None, f"not available: {exc.reason}"))
+        result.items.append(("crl", None, NOT_AVAILABLE, exc.reason))
         return result
     crl = parse_crl(crl_der, urls.crl)
     if crl.issuer != anchor.subject or not crl.is_signature_valid(anchor.public_key()):
         raise SignatureError(f"{urls.crl}: the CRL is not issued and signed by the trusted "
                              f"ARK-{product}")
-    if state == "fetched":
+    if state == FETCHED:
         store.store(paths.crl, crl_der)
-    result.items.append(("crl", paths.crl, state))
+    result.items.append(("crl", paths.crl, state, None))
     return result
 
 
@@ -199,12 +206,12 @@ def _cached_or_fetched(path, url, client, fresh=None):
     if path and os.path.isfile(path):
         data = read_file(path)
         if fresh is None or fresh(data):
-            return data, "cached"
+            return data, CACHED
     data = client.get(url)
     if data is None:
         raise InputError(url, "KDS has no such certificate (HTTP 404): check the product, the "
                              "chip ID and the TCB")
-    return data, "fetched"
+    return data, FETCHED
 
 
 

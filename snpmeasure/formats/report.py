@@ -65,8 +65,8 @@ class AttestationReport:
         f = self.fields
         out = {}
         for name, value in f.items():
-            if name.startswith("_") or name.startswith("reserved") or name.startswith("signature_"):
-                continue
+            if name.startswith(("_", "reserved")) or name in ("signature_r", "signature_s"):
+                continue  # r and s are "signature" below; signature_algo is a field like any
             out[name] = value.hex() if isinstance(value, bytes) else value
         key_info = f["key_info"]
         for name in ("policy", "platform_info", "key_info", "launch_mit_vector",

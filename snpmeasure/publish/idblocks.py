@@ -13,6 +13,7 @@ import json
 
 from .. import __version__
 from ..attestation.idblock import IdBlock, sign_id_block
+from ..attestation.verify import manifest_entry_json
 from ..errors import UnsupportedError
 from ..limits import MAX_ID_BLOCK_BATCH
 
@@ -21,8 +22,8 @@ def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
                 manifest_name: str = "manifest", manifest_sha256: str | None = None
                 ) -> tuple[list[tuple[str, bytes]], int]:
     """The files of a batch (``NNNN.id-block.bin``, ``NNNN.id-auth.bin`` per SNP entry, NNNN
-    the entry's index in the manifest, and ``index.json``), and how many entries were left
-    out."""
+    the entry's index in the manifest, and ``index.json``: its schema is
+    docs/schemas/id-block-index.schema.json), and how many entries were left out."""
     entries = document["measurements"]
     snp = [(index, entry) for index, entry in enumerate(entries)
            if len(bytes.fromhex(entry["measurement"])) == 48]
@@ -43,7 +44,7 @@ def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
         files += [(f"{stem}.id-block.bin", signed.id_block), (f"{stem}.id-auth.bin",
                                                               signed.id_auth)]
         index_entries.append({
-            "index": index, **{k: v for k, v in entry.items()},
+            "index": index, **manifest_entry_json(entry),
             "id_block_file": f"{stem}.id-block.bin", "id_auth_file": f"{stem}.id-auth.bin",
             "qemu_properties": signed.qemu_properties})
     fields = template.fields()
@@ -51,7 +52,7 @@ def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
         "tool": "snpmeasure", "version": __version__, "index_version": 1,
         "manifest": {"name": manifest_name, "sha256": manifest_sha256},
         "family_id": fields["family_id"], "image_id": fields["image_id"],
-        "id_version": fields["version"], "guest_svn": fields["guest_svn"],
+        "id_version": fields["id_version"], "guest_svn": fields["guest_svn"],
         "policy": fields["policy"],
         "id_key_digest": digests.id_key_digest.hex(),
         "author_key_digest": digests.author_key_digest.hex()
