@@ -5,6 +5,7 @@ Seed corpora are built from the project's samples by ``python fuzz/seed.py``.
 """
 import os
 import sys
+import warnings
 
 import atheris
 
@@ -38,6 +39,7 @@ with atheris.instrument_imports():
 
 def main() -> None:
     name = sys.argv.pop(1)
+    warnings.simplefilter("ignore")  # warnings are messages to users, not findings
     atheris.Setup(sys.argv, TARGETS[name])
     atheris.Fuzz()
 

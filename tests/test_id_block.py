@@ -197,11 +197,22 @@ def test_encrypted_key_passphrase_from_env_and_file(tmp_path, monkeypatch, capsy
     assert main(base) == 2
     err = capsys.readouterr().err
     assert "encrypted" in err and "s3cret" not in err
+    assert "--id-key-passphrase-env or --id-key-passphrase-file" in err
+    assert main(["key-digest", str(path)]) == 2
+    assert "--passphrase-env or --passphrase-file" in capsys.readouterr().err
+    (tmp_path / "pass").write_bytes(b"s3cret pass\n")
+    assert main(["key-digest", str(path), "--passphrase-file", str(tmp_path / "pass")]) == 0
+    assert capsys.readouterr().out == \
+        base64.b64decode(VECTORS["keys/id_key_test.pem"]).hex() + "\n"  # vectors.json
+    # report verify has no passphrase options: an encrypted --id-key asks for the public half
+    assert main(["report", "verify", str(DATA / "reports" / "report_milan.hex"),
+                 "--id-key", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "encrypted private key; give its public key or certificate" in err
     monkeypatch.setenv("IDPASS", "s3cret pass")
     assert main(base + ["--id-key-passphrase-env", "IDPASS"]) == 0
     with_env = capsys.readouterr().out
     pass_file = tmp_path / "pass"
-    pass_file.write_text("s3cret pass\n")
     assert main(base + ["--id-key-passphrase-file", str(pass_file)]) == 0
     assert capsys.readouterr().out.split(",")[0] == with_env.split(",")[0]
     monkeypatch.setenv("IDPASS", "wrong")

@@ -182,7 +182,8 @@ def test_signed_manifest_with_an_encrypted_key(tmp_path, monkeypatch, capsys):
     args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type", "EPYC",
             "--sign", str(path)]
     assert main(args) == 2
-    assert "passphrase" in capsys.readouterr().err
+    assert "give its passphrase with --sign-passphrase-env or --sign-passphrase-file" in \
+        capsys.readouterr().err
     monkeypatch.setenv("SIGN_PASS", "s3cret")
     assert main(args + ["--sign-passphrase-env", "SIGN_PASS"]) == 0
     envelope = json.loads(capsys.readouterr().out)

@@ -89,7 +89,8 @@ def _signing_keys(values: dict) -> list:
 
     passphrase = read_passphrase(values.get("sign_passphrase_env"),
                                  values.get("sign_passphrase_file"), "signing key")
-    return [load_private_key(path, passphrase, "--sign key", SIGNING_KEYS)
+    return [load_private_key(path, passphrase, "--sign key", SIGNING_KEYS,
+                             "--sign-passphrase-env or --sign-passphrase-file")
             for path in values["sign"]]
 
 

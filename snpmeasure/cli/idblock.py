@@ -90,7 +90,8 @@ def run_key_digest(values: dict) -> None:
         raise ConfigError(f"--output-format {output_format!r} is not hex or base64")
     key = values["key"]
     public = load_public_key(key, _passphrase(values["passphrase_env"],
-                                              values["passphrase_file"], "key"), "key")
+                                              values["passphrase_file"], "key"), "key",
+                             passphrase_options="--passphrase-env or --passphrase-file")
     digest = key_digest(public)
     print(digest.hex() if output_format == "hex" else base64.b64encode(digest).decode())
 
@@ -119,13 +120,15 @@ def _keys(values: dict, id_key, author_key) -> tuple:
 
     id_private = load_private_key(
         id_key, _passphrase(values["id_key_passphrase_env"], values["id_key_passphrase_file"],
-                            "ID key"), "ID key")
+                            "ID key"), "ID key",
+        passphrase_options="--id-key-passphrase-env or --id-key-passphrase-file")
     author_private = None
     if author_key is not None:
         author_private = load_private_key(
             author_key, _passphrase(values["author_key_passphrase_env"],
                                     values["author_key_passphrase_file"], "author key"),
-            "author key")
+            "author key",
+            passphrase_options="--author-key-passphrase-env or --author-key-passphrase-file")
     elif values["author_key_passphrase_env"] or values["author_key_passphrase_file"]:
         raise ConfigError("an author key passphrase was given without --author-key")
     return id_private, author_private

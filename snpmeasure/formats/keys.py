@@ -50,9 +50,12 @@ SIGNING_KEYS = "signing"  # manifest and CoRIM signers: ECDSA P-256 or P-384, or
 
 
 def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
-                     flag: str = "key", accept: str = SEV_KEYS):
+                     flag: str = "key", accept: str = SEV_KEYS,
+                     passphrase_options: str | None = ""):
     """A private key from a PEM or DER file: EC P-384, or with ``accept=SIGNING_KEYS`` also
-    P-256 and Ed25519."""
+    P-256 and Ed25519. ``passphrase_options`` names, for messages, the options that give the
+    passphrase (such as ``--id-key-passphrase-env or --id-key-passphrase-file``); None asks
+    for a public key instead (load_public_key, for a command without such options)."""
     serialization, ec = _crypto()
     data = read_file(path)
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data \
@@ -61,8 +64,12 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
         key = loader(data, password=passphrase)
     except TypeError:  # cryptography: a passphrase is missing, or given for a plain key
         if passphrase is None:
-            raise ConfigError(f"{path}: the {flag} is encrypted; give its passphrase with the "
-                              "-passphrase-env or -passphrase-file option") from None
+            if passphrase_options is None:  # from load_public_key, for a command without them
+                raise ConfigError(f"{path}: the {flag} is an encrypted private key; give its "
+                                  "public key or certificate instead") from None
+            how = f" with {passphrase_options}" if passphrase_options else ""
+            raise ConfigError(f"{path}: the {flag} is encrypted; give its passphrase{how}") \
+                from None
         raise ConfigError(f"{path}: the {flag} is not encrypted; do not give a passphrase") \
             from None
     except ValueError:
@@ -77,13 +84,15 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
 
 
 def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, flag: str = "key",
-                    accept: str = SEV_KEYS):
-    """The public half of a key file holding a public key, a private key or a certificate."""
+                    accept: str = SEV_KEYS, passphrase_options: str = ""):
+    """The public half of a key file holding a public key, a private key or a certificate.
+    Without ``passphrase_options`` (the command has none), an encrypted private key is refused
+    with a request for the public key or a certificate."""
     serialization, ec = _crypto()
     data = read_file(path)
     pem = b"-----BEGIN" in data
     if pem and b"PRIVATE KEY" in data:
-        return load_private_key(path, passphrase, flag, accept).public_key()
+        return _public_half(path, passphrase, flag, accept, passphrase_options)
     try:
         if pem and b"CERTIFICATE" in data:
             from .certificates import load_certificate
@@ -98,7 +107,8 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
                     from cryptography import x509
                     key = x509.load_der_x509_certificate(data).public_key()
                 except ValueError:
-                    return load_private_key(path, passphrase, flag, accept).public_key()
+                    return _public_half(path, passphrase, flag, accept,
+                                        passphrase_options)
     except SnpMeasureError:
         raise
     except ValueError:
@@ -107,6 +117,12 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_key(key, path, flag, accept)
     return key
+
+
+def _public_half(path, passphrase, flag, accept, passphrase_options):
+    """load_public_key of a private key file."""
+    return load_private_key(path, passphrase, flag, accept,
+                            passphrase_options or None).public_key()
 
 
 def describe_key(key) -> str:
