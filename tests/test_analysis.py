@@ -242,6 +242,45 @@ def test_inspect_json_against_the_known_layout(capsys):
     assert main(["inspect", str(DATA / "PROVENANCE.md")]) == 4
 
 
+@pytest.mark.parametrize("spec,launch,boot", [
+    # no SEV metadata: QEMU's sev_snp_launch_finish exits ("Failed to locate SEV metadata
+    # header"), so SNP cannot launch it and has no direct boot; SEV-ES still can
+    (dict(with_metadata=False), (False, True), (False, True)),
+    # no SEV-ES reset block: sev_es_find_reset_vector fails for SEV-ES and SNP alike
+    # (SEV keeps its direct boot: the hash table needs no reset block)
+    (dict(reset_address=None), (False, False), (False, True)),
+    (dict(reset_address=0), (False, False), (False, True)),
+    # no hash-table block: launches, but no measured direct boot in any mode
+    (dict(hash_table=None), (True, True), (False, False)),
+], ids=["no-metadata", "no-reset-block", "zero-reset-address", "no-hash-table"])
+def test_inspect_says_which_launches_can_happen(spec, launch, boot, tmp_path, capsys):
+    from builders import FirmwareSpec
+
+    path = tmp_path / "fw.fd"
+    path.write_bytes(FirmwareSpec(**spec).build())
+    info = run_json(capsys, ["inspect", str(path), "--json"])
+    assert (info["launch"]["snp"], info["launch"]["sev_es"]) == launch
+    assert (info["measured_direct_boot"]["snp"], info["measured_direct_boot"]["sev_es"]) == boot
+    for part in ("launch", "measured_direct_boot"):
+        for key in ("snp", "sev_es"):
+            assert (info[part][f"{key}_reason"] is None) == info[part][key]
+    if not launch[0]:
+        assert info["measured_direct_boot"]["snp_reason"] == "SEV-SNP cannot launch this firmware"
+    assert main(["inspect", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "a kernel was given" not in text  # inspect is not a launch with a kernel
+    # every reason is in the text output too, not only in --json
+    for part in ("launch", "measured_direct_boot"):
+        for key in ("snp", "sev_es"):
+            if info[part][f"{key}_reason"]:
+                assert info[part][f"{key}_reason"] in text
+    # and the measurement refuses exactly what inspect says it cannot launch
+    code = main(["measure", "--mode", "snp", "--ovmf", str(path), "--vcpus", "1",
+                 "--vcpu-type", "EPYC", "--no-host-checks"])
+    capsys.readouterr()
+    assert (code == 0) == launch[0]
+
+
 def test_explain_folds_runs_of_pages_and_lists_all_on_request(capsys):
     args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC"]
     assert main(args) == 0

@@ -16,9 +16,9 @@ import hashlib
 from ..abi.ovmf import SectionType
 from ..errors import UnsupportedError
 from ..formats.firmware import PAGE_SIZE, Firmware
-from ..launch.kernel_hashes import KernelHashes
 from ..launch.profiles import PROFILES, VmmProfile
-from ..launch.sections import kernel_hashes_area, section_page_type
+from ..launch.ovmf import reset_address_problem, snp_launch_problem
+from ..launch.sections import hash_table_problem, section_page_type, snp_direct_boot_problem
 from ..limits import MAX_INSPECT_HEADERS
 from ..text import printable
 
@@ -50,18 +50,22 @@ def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
     return rule
 
 
+def launch_support(firmware: Firmware) -> dict:
+    """Whether QEMU can launch the firmware at all, per mode family (SEV launches any image)."""
+    snp = snp_launch_problem(firmware)
+    sev_es = reset_address_problem(firmware)
+    return {"snp": snp is None, "snp_reason": snp, "sev_es": sev_es is None,
+            "sev_es_reason": sev_es}
+
+
 def direct_boot_support(firmware: Firmware) -> dict:
-    """Whether measured direct boot (-kernel with kernel-hashes=on) can work, per mode family."""
-    dummy = KernelHashes(bytes(32), bytes(32), bytes(32))
-    try:
-        kernel_hashes_area(firmware, dummy)
-        snp, snp_reason = True, None
-    except UnsupportedError as exc:
-        snp, snp_reason = False, str(exc).split(": ", 1)[-1]
-    block = firmware.hash_table_block
-    sev = block is not None and block[0] != 0 and block[1] >= 0xB0
-    return {"snp": snp, "snp_reason": snp_reason, "sev_es": sev,
-            "sev_es_reason": None if sev else "no usable SEV hash-table block"}
+    """Whether measured direct boot (-kernel with kernel-hashes=on) can work, per mode family:
+    the same checks the measurement makes when a kernel is given."""
+    launch = launch_support(firmware)
+    snp = "SEV-SNP cannot launch this firmware" if not launch["snp"] \
+        else snp_direct_boot_problem(firmware)
+    sev = hash_table_problem(firmware)
+    return {"snp": snp is None, "snp_reason": snp, "sev_es": sev is None, "sev_es_reason": sev}
 
 
 def inspect_firmware(firmware: Firmware) -> dict:
@@ -92,6 +96,7 @@ def inspect_firmware(firmware: Firmware) -> dict:
                               for name, profile in PROFILES.items()}}
                 for s in firmware.sections],
         },
+        "launch": launch_support(firmware),
         "measured_direct_boot": direct_boot_support(firmware),
     }
 
@@ -112,10 +117,10 @@ def describe(info: dict) -> str:
                  else "secret block  none")
     if info["svsm_launch_offset"] is not None:
         lines.append(f"SVSM entry    +{info['svsm_launch_offset']}")
-    boot = info["measured_direct_boot"]
-    lines.append("direct boot   SNP: "
-                 + ("yes" if boot["snp"] else f"no ({p(boot['snp_reason'])})")
-                 + "; SEV/SEV-ES: " + ("yes" if boot["sev_es"] else "no"))
+    launch, boot = info["launch"], info["measured_direct_boot"]
+    lines += _verdicts("launch", [("SNP", launch, "snp"), ("SEV-ES", launch, "sev_es"),
+                                  ("SEV", {"sev": True}, "sev")])
+    lines += _verdicts("direct boot", [("SNP", boot, "snp"), ("SEV/SEV-ES", boot, "sev_es")])
     lines.append("footer table:")
     for e in info["footer_table"]:
         lines.append(f"  {e['offset']:>10}  {p(e['guid'])}  {p(e['name'])}  {e['data']}")
@@ -130,6 +135,17 @@ def describe(info: dict) -> str:
             for vmm, rule in s["measured"].items():
                 lines.append(f"        {p(vmm):<5} {p(rule)}")
     return "\n".join(lines)
+
+
+def _verdicts(title: str, items: list) -> list[str]:
+    """"title   A: yes, B: yes" on one line, or one line per mode family with the reason."""
+    if all(entry[key] for _, entry, key in items):
+        return [f"{title:<13} " + ", ".join(f"{label}: yes" for label, _, _ in items)]
+    lines = []
+    for label, entry, key in items:
+        state = "yes" if entry[key] else f"no, {printable(entry[key + '_reason'])}"
+        lines.append(f"{'' if lines else title:<13} {label}: {state}")
+    return lines
 
 
 def inspect_igvm(path) -> dict:

@@ -54,8 +54,7 @@ def load_inputs(config: MeasurementConfig) -> LaunchInputs:
                 raise FormatError(svsm.path, f"SEV metadata section {section.index}",
                                   f"overlaps the OVMF image at {firmware.gpa:#x}", section.offset)
     elif config.mode is Mode.SNP and not firmware.has_metadata:
-        raise UnsupportedError(f"{firmware.path}: no SEV metadata in the footer table; QEMU "
-                               "cannot launch it as an SNP guest")
+        raise UnsupportedError(f"{firmware.path}: {NO_METADATA}")
     return LaunchInputs(config, firmware, hashes, svsm)
 
 
@@ -73,14 +72,34 @@ def check_firmware_size(config: MeasurementConfig, firmware: Firmware) -> None:
                   "not a multiple of 64 KiB")
 
 
+# QEMU target/i386/sev.c (10.2), sev_snp_launch_finish: "Failed to locate SEV metadata header"
+NO_METADATA = "no SEV metadata in the footer table; QEMU cannot launch it as an SNP guest"
+
+
+def reset_address_problem(firmware: Firmware) -> str | None:
+    """Why QEMU cannot start SEV-ES or SNP vCPUs from this firmware, or None: QEMU
+    target/i386/sev.c (10.2), sev_es_find_reset_vector ("SEV information block/Firmware GUID
+    Table block not found in pflash rom") and sev_es_parse_reset_block ("SEV-ES reset address
+    is zero")."""
+    if firmware.reset_address is None:
+        return ("no SEV-ES reset block in the footer table; QEMU cannot start SEV-ES or SNP "
+                "vCPUs from it")
+    if firmware.reset_address == 0:
+        return "the SEV-ES reset address is zero; QEMU refuses it"
+    return None
+
+
+def snp_launch_problem(firmware: Firmware) -> str | None:
+    """Why QEMU cannot launch this firmware as an SEV-SNP guest (snp mode), or None."""
+    return (NO_METADATA if not firmware.has_metadata else None) \
+        or reset_address_problem(firmware)
+
+
 def _reset_address(firmware: Firmware) -> int:
-    address = firmware.reset_address
-    if address is None:
-        raise UnsupportedError(f"{firmware.path}: no SEV-ES reset block in the footer table; "
-                               "QEMU cannot start SEV-ES or SNP vCPUs from it")
-    if address == 0:
-        raise UnsupportedError(f"{firmware.path}: the SEV-ES reset address is zero; QEMU refuses it")
-    return address
+    problem = reset_address_problem(firmware)
+    if problem is not None:
+        raise UnsupportedError(f"{firmware.path}: {problem}")
+    return firmware.reset_address
 
 
 def vmsa_pages(inputs: LaunchInputs, vcpus: int | None = None) -> tuple[bytes, ...]:

@@ -95,39 +95,53 @@ def kernel_hashes_area(firmware: Firmware, hashes: KernelHashes) -> tuple[Metada
     the rest of the section, so the table must lie in that first page; the rest is zero pages,
     never allocated here (the section may claim up to 4 GiB).
     """
+    problem = snp_direct_boot_problem(firmware)
+    if problem is not None:
+        raise UnsupportedError(f"{firmware.path}: a kernel was given, but {problem}")
+    section = firmware.sections_of(SectionType.SNP_KERNEL_HASHES)[0]
+    return section, hashes.page(firmware.hash_table_block[0] - section.gpa)
+
+
+def snp_direct_boot_problem(firmware: Firmware) -> str | None:
+    """Why SEV-SNP measured direct boot (QEMU -kernel, kernel-hashes=on) cannot work with this
+    firmware, or None. QEMU (target/i386/sev.c, 10.2: sev_snp_build_kernel_loader_hashes keeps
+    the table's offset in its page, snp_launch_update_kernel_hashes writes it into the
+    SNP_KERNEL_HASHES section) needs one such section and a usable hash-table block in its first
+    page."""
     sections = firmware.sections_of(SectionType.SNP_KERNEL_HASHES)
     if not sections:
-        raise UnsupportedError(f"{firmware.path}: a kernel was given but the firmware's SEV "
-                               "metadata has no SNP_KERNEL_HASHES section (no measured direct boot)")
+        return ("the firmware's SEV metadata has no SNP_KERNEL_HASHES section (no measured "
+                "direct boot)")
     if len(sections) > 1:
-        raise UnsupportedError(f"{firmware.path}: the SEV metadata has {len(sections)} "
-                               "SNP_KERNEL_HASHES sections; one is expected")
-    section = sections[0]
-    base, size = _hash_table_block(firmware)
-    offset = base - section.gpa
-    if not 0 <= offset <= PAGE_SIZE - 0xB0:  # (sections are at least one page long)
-        raise UnsupportedError(
-            f"{firmware.path}: the SEV hash-table block ({base:#x}) is not in the first page of "
-            f"{section.describe()}, where QEMU writes the table")
-    return section, hashes.page(offset)
+        return f"the SEV metadata has {len(sections)} SNP_KERNEL_HASHES sections; one is expected"
+    problem = hash_table_problem(firmware)
+    if problem is not None:
+        return problem
+    base = firmware.hash_table_block[0]
+    if not 0 <= base - sections[0].gpa <= PAGE_SIZE - 0xB0:  # (sections are >= one page)
+        return (f"the SEV hash-table block ({base:#x}) is not in the first page of "
+                f"{sections[0].describe()}, where QEMU writes the table")
+    return None
 
 
-def _hash_table_block(firmware: Firmware) -> tuple[int, int]:
+def hash_table_problem(firmware: Firmware) -> str | None:
+    """Why the firmware's SEV hash-table block cannot take QEMU's kernel hashes table (0xb0
+    bytes at a non-zero GPA: target/i386/sev.c, sev_add_kernel_loader_hashes), or None."""
     block = firmware.hash_table_block
     if block is None:
-        raise UnsupportedError(f"{firmware.path}: a kernel was given but the firmware has no SEV "
-                               "hash-table block (no measured direct boot)")
+        return "the firmware has no SEV hash-table block (no measured direct boot)"
     base, size = block
     if base == 0 or size < 0xB0:
-        raise UnsupportedError(f"{firmware.path}: a kernel was given but the SEV hash-table block "
-                               f"is unusable (GPA {base:#x}, size {size:#x}; QEMU needs a non-zero "
-                               "GPA and at least 0xb0 bytes)")
-    return base, size
+        return (f"the SEV hash-table block is unusable (GPA {base:#x}, size {size:#x}; QEMU "
+                "needs a non-zero GPA and at least 0xb0 bytes)")
+    return None
 
 
 def sev_hash_table(firmware: Firmware, hashes: KernelHashes) -> bytes:
     """The padded hashes table for SEV and SEV-ES, after checking the firmware has room for it."""
-    _hash_table_block(firmware)
+    problem = hash_table_problem(firmware)
+    if problem is not None:
+        raise UnsupportedError(f"{firmware.path}: a kernel was given, but {problem}")
     return hashes.table()
 
 
