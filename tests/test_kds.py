@@ -273,6 +273,7 @@ def test_retries_are_reported_to_a_progress_callback(kds):
     client = HttpClient(progress=lines.append, sleep=lambda seconds: None)
     body = client.get(kds.url + "/vcek/v1/Milan/cert_chain")
     assert body == (REPORTS / "ark_ask_milan.pem").read_bytes()
-    assert len(lines) == 1 and "HTTP 429" in lines[0] and "retrying in 1 s" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("downloading http://127.0.0.1")
+    assert "HTTP 429" in lines[1] and "retrying in 1 s" in lines[1]
     kds.throttle_first = False
     assert client.get(kds.url + "/vcek/v1/Venice/cert_chain") is None  # 404

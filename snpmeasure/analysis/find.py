@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import ConfigError, HostRuleError, SnpMeasureWarning
 from ..launch.config import MeasurementConfig, Mode
@@ -129,8 +129,11 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
          max_vcpus: int = DEFAULT_MAX_VCPUS, vcpu_counts: Sequence[int] | None = None,
          vmm_types: Sequence[str] | None = None, cpu_types: Sequence[str] | None = None,
          vcpu_sigs: Sequence[int] = (), guest_features: Sequence[int] | None = None,
-         legacy: Sequence[bool] | None = None) -> FindResult:
+         legacy: Sequence[bool] | None = None,
+         progress: Callable[[int, int], None] | None = None) -> FindResult:
     """Search the plausible run-time configurations of ``base``'s image for ``measurement``.
+    ``progress(searched, total)`` is called after each configuration (``total`` counts those
+    the host stack refuses too, which are never searched).
 
     Under host checks (``base.host_checks``) only launches the host stack accepts are searched:
     default lists hold what the selected QEMU/KVM accepts, and listed values it refuses are
@@ -183,6 +186,8 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
             for variant in variants:
                 for entry in matrix.measure(variant, counts if mode.has_vmsa else [1]):
                     searched += 1
+                    if progress is not None:
+                        progress(searched, estimate)
                     if entry.measurement == measurement:
                         matches.append(_match(matrix, entry, profile, names_by_sig))
     return FindResult(measurement, tuple(matches), searched, tuple(sorted(refused.items())))

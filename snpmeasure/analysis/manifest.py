@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import ConfigError
@@ -36,9 +36,11 @@ def check_matrix_size(entries: int) -> None:
 def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
                    vcpu_counts: Sequence[int] | None,
                    cpus: Sequence[tuple[str | None, int | None]],
-                   guest_features: Sequence[int], legacy: Sequence[bool | None]) -> dict:
+                   guest_features: Sequence[int], legacy: Sequence[bool | None],
+                   progress: Callable[[int, int], None] | None = None) -> dict:
     """The manifest of ``base``'s image for every combination of the lists, in the order given
-    (VMM type, CPU, guest features, legacy VM type, vCPU count)."""
+    (VMM type, CPU, guest features, legacy VM type, vCPU count). ``progress(done, total)`` is
+    called after each entry."""
     mode = base.mode
     if mode.value == "snp:ovmf-hash":
         raise ConfigError("manifest measures launches; mode snp:ovmf-hash is a firmware hash")
@@ -61,8 +63,13 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
     matrix = Matrix(base)
     variants = expand_variants(base, vmm_types, cpus, guest_features, legacy,
                                firmware=matrix.inputs.firmware)
-    entries = [entry.to_json() for variant in variants
-               for entry in matrix.measure(variant, vcpu_counts or [1])]
+    entries = []
+    total = len(variants) * (1 if mode.value == "sev" else len(vcpu_counts or [1]))
+    for variant in variants:
+        for entry in matrix.measure(variant, vcpu_counts or [1]):
+            entries.append(entry.to_json())
+            if progress is not None:
+                progress(len(entries), total)
     if mode.value == "sev":
         for entry in entries:
             entry["vcpus"] = None
@@ -106,10 +113,11 @@ IGVM_MODES = {"snp": "snp", "sev-es": "seves", "sev": "sev"}
 
 def build_igvm_manifest(path, options, *, vcpu_counts: Sequence[int] | None,
                         cpus: Sequence[tuple[str | None, int | None]],
-                        legacy: Sequence[bool | None]) -> dict:
+                        legacy: Sequence[bool | None],
+                        progress: Callable[[int, int], None] | None = None) -> dict:
     """The manifest of an IGVM file: with the QEMU loader one entry per CPU, VM type (SEV-ES)
     and vCPU count, in the order given; with the other loaders (whose rules have no vCPU
-    count) one entry."""
+    count) one entry. ``progress(done, total)`` is called after each entry."""
     from ..engine.igvm import measure_igvm_counts, measure_igvm_file
     from ..formats.igvm import IgvmFile
 
@@ -150,6 +158,8 @@ def build_igvm_manifest(path, options, *, vcpu_counts: Sequence[int] | None,
                         "legacy_vm_type": variant.effective_legacy_vm_type
                         if mode == "seves" and qemu else None,
                         "measurement": digest.hex()})
+                    if progress is not None:
+                        progress(len(entries), len(cpus) * len(legacy) * len(counts))
     host = {"qemu_version": options.qemu_version if qemu or options.check_kvm else None,
             "host_checks": options.host_checks}
     return _document(mode, "igvm", {"igvm": input_record(path)}, entries, host,

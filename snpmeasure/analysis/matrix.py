@@ -152,8 +152,9 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
     Choices that do not enter the measurement collapse: ``legacy_vm_type`` to the value the
     host stack uses (None where it does not apply), guest features to 0 for SEV-ES (its VMSAs
     carry none), the CPU for EC2 (its VMSAs do not depend on it) and to one model per product
-    for GCE (the first given: the product decides the VMSA address), and everything for SEV. With ``firmware``, the firmware-size rule is applied to
-    each variant too (it depends on the VM type). With ``refused`` (a dict), combinations the
+    for GCE (the first given: the product decides the VMSA address), and everything for SEV.
+    With ``firmware``, the firmware-size rule is applied to each variant too (it depends on the
+    VM type). With ``refused`` (a dict), combinations the
     host stack refuses are left out and counted there by rule instead of raising.
     """
     if base.mode is Mode.SEV:

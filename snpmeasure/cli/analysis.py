@@ -9,6 +9,7 @@ import warnings
 from ..errors import ConfigError, VerificationError
 from ..text import printable
 from ..limits import MAX_VCPUS
+from .console import Progress
 from .values import (bool_list, cpu_choices, int_list, launch_config, named_features,
                      parse_int, vmm_type_list)
 
@@ -34,10 +35,12 @@ def run_manifest(values: dict) -> None:
     legacy = [None]
     if values["legacy_vm_type"]:
         legacy = bool_list("--legacy-vm-type", values["legacy_vm_type"])
+    progress = Progress("manifest: entries measured")
     if values["igvm"] is not None:
-        document = build_igvm_manifest(
-            values["igvm"], _igvm_manifest_options(values), vcpu_counts=counts,
-            cpus=cpu_choices(values), legacy=legacy)
+        with progress:
+            document = build_igvm_manifest(
+                values["igvm"], _igvm_manifest_options(values), vcpu_counts=counts,
+                cpus=cpu_choices(values), legacy=legacy, progress=progress.count)
     else:
         if values["mode"] is None or values["ovmf"] is None:
             raise ConfigError("manifest needs --mode and --ovmf (or --igvm)")
@@ -48,9 +51,10 @@ def run_manifest(values: dict) -> None:
         if values["guest_features"]:
             features = int_list("--guest-features", values["guest_features"])
         features = list(dict.fromkeys(value | named_features(values) for value in features))
-        document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
-                                  cpus=cpu_choices(values), guest_features=features,
-                                  legacy=legacy)
+        with progress:
+            document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
+                                      cpus=cpu_choices(values), guest_features=features,
+                                      legacy=legacy, progress=progress.count)
     if signers:
         from ..formats.dsse import signed_manifest
         data = signed_manifest(document, signers)
@@ -227,12 +231,14 @@ def run_find(values: dict) -> None:
     for count in counts or ():
         if not 1 <= count <= MAX_VCPUS:
             raise ConfigError(f"--vcpus {count} is outside 1..{MAX_VCPUS}")
-    result = find(
-        base, observed, modes=[mode] if mode else None, max_vcpus=max_vcpus,
-        vcpu_counts=counts, vmm_types=listed(vmm_type_list, "vmm_type"),
-        cpu_types=[name for name, _ in cpus if name] or None,
-        vcpu_sigs=[sig for _, sig in cpus if sig is not None],
-        guest_features=features, legacy=listed(bool_list, "legacy_vm_type"))
+    with Progress("find: configurations searched") as progress:
+        result = find(
+            base, observed, modes=[mode] if mode else None, max_vcpus=max_vcpus,
+            vcpu_counts=counts, vmm_types=listed(vmm_type_list, "vmm_type"),
+            cpu_types=[name for name, _ in cpus if name] or None,
+            vcpu_sigs=[sig for _, sig in cpus if sig is not None],
+            guest_features=features, legacy=listed(bool_list, "legacy_vm_type"),
+            progress=progress.count)
     if values["json_output"]:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -6,6 +6,7 @@ import json
 from ..errors import ConfigError
 from ..text import printable
 from .report import _product
+from .console import Progress
 from .values import parse_int
 
 
@@ -37,9 +38,11 @@ def run_fetch(values: dict) -> None:
     roots = []
     for path in values["trust_root"] or ():
         roots += load_certificates(path)
-    result = fetch(load_report(values["file"]), values["cache"],
-                   product=_product(values["product"]), base=values["kds_url"],
-                   client=HttpClient(timeout=timeout, attempts=retries + 1), trust_roots=roots)
+    with Progress("kds fetch") as progress:
+        result = fetch(load_report(values["file"]), values["cache"],
+                       product=_product(values["product"]), base=values["kds_url"],
+                       client=HttpClient(timeout=timeout, attempts=retries + 1,
+                                         progress=progress.status), trust_roots=roots)
     if values["json_output"]:
         print(json.dumps([{"item": item, "path": path, "state": state, "detail": detail}
                           for item, path, state, detail in result.items], indent=2))

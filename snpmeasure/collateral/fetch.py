@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -44,29 +43,13 @@ class HttpClient:
     requests: list = field(default_factory=list)
 
     def get(self, url: str) -> bytes | None:
-        """The body of ``url``; None for 404 (KDS has no such certificate)."""
-        delay = self.first_delay
-        started = time.monotonic()
-        timer = self._slow_notice(url)
-        try:
-            return self._get(url, delay, started)
-        finally:
-            if timer is not None:
-                timer.cancel()
+        """The body of ``url``; None for 404 (KDS has no such certificate). ``progress`` hears
+        of each download and each retry."""
+        if self.progress is not None:
+            self.progress(f"downloading {url}")
+        return self._get(url, self.first_delay)
 
-    def _slow_notice(self, url: str):
-        """On a terminal, one line on stderr if the download takes more than a second."""
-        if self.progress is not None or not sys.stderr.isatty():
-            return None
-        import threading
-
-        timer = threading.Timer(1.0, lambda: sys.stderr.write(
-            f"snpmeasure: downloading {url} ...\n"))
-        timer.daemon = True
-        timer.start()
-        return timer
-
-    def _get(self, url: str, delay: float, started: float) -> bytes | None:
+    def _get(self, url: str, delay: float) -> bytes | None:
         import urllib.error
         import urllib.request
 
@@ -100,8 +83,6 @@ class HttpClient:
             if self.progress is not None:
                 self.progress(f"{url}: {reason}; retrying in {wait:g} s "
                               f"(attempt {attempt + 1} of {self.attempts})")
-            elif sys.stderr.isatty() and time.monotonic() - started > 1:
-                sys.stderr.write(f"snpmeasure: {url}: {reason}; retrying in {wait:g} s\n")
             (self.sleep or time.sleep)(wait)
         raise AssertionError("unreachable")
 
