@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 from conftest import DATA, ROOT, SAMPLES
@@ -70,6 +71,27 @@ def test_key_digest_of_fresh_keys_equals_an_independent_computation(tmp_path, ca
                                            serialization.NoEncryption()))
         assert main(["key-digest", str(path)]) == 0
         assert capsys.readouterr().out == independent_key_digest(key.public_key()).hex() + "\n"
+
+
+def test_key_digest_of_a_der_and_pem_certificate_is_quiet(tmp_path, capsys):
+    """AMD's VCEK (serial number 0, which cryptography warns about) in DER and PEM: the digest
+    of its P-384 key, and no warning from the library underneath."""
+    from cryptography import x509
+
+    der = DATA / "reports" / "vcek_milan.der"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the serial number, here in the test's own parsing
+        cert = x509.load_der_x509_certificate(der.read_bytes())
+    pem = tmp_path / "vcek.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    for path in (der, pem):
+        assert main(["key-digest", str(path)]) == 0
+        out, err = capsys.readouterr()
+        assert out == independent_key_digest(cert.public_key()).hex() + "\n" and err == ""
+    two = tmp_path / "two.pem"
+    two.write_bytes(pem.read_bytes() * 2)
+    assert main(["key-digest", str(two)]) == 4
+    assert "holds 2 certificates; one is expected" in capsys.readouterr().err
 
 
 def test_id_block_layout_is_byte_exact():

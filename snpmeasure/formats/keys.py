@@ -95,8 +95,7 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
         return _public_half(path, passphrase, flag, accept, passphrase_options)
     try:
         if pem and b"CERTIFICATE" in data:
-            from .certificates import load_certificate
-            key = load_certificate(path).public_key()
+            key = _certificate_key(data, path)
         elif pem:
             key = serialization.load_pem_public_key(data)
         else:
@@ -104,9 +103,8 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
                 key = serialization.load_der_public_key(data)
             except ValueError:
                 try:
-                    from cryptography import x509
-                    key = x509.load_der_x509_certificate(data).public_key()
-                except ValueError:
+                    key = _certificate_key(data, path)
+                except FormatError:  # not a certificate either: a DER private key, or nothing
                     return _public_half(path, passphrase, flag, accept,
                                         passphrase_options)
     except SnpMeasureError:
@@ -117,6 +115,18 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_key(key, path, flag, accept)
     return key
+
+
+def _certificate_key(data: bytes, path):
+    """The public key of the one certificate in ``data`` (PEM or DER), parsed as every
+    certificate is (formats.certificates)."""
+    from .certificates import parse_certificates
+
+    certs = parse_certificates(data, str(path))
+    if len(certs) != 1:
+        raise FormatError(path, "certificate", f"holds {len(certs)} certificates; one is "
+                          "expected")
+    return certs[0].public_key()
 
 
 def _public_half(path, passphrase, flag, accept, passphrase_options):
