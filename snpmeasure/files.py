@@ -3,7 +3,10 @@
 Reading
 -------
 Inputs are size-checked before they are read and devices are refused (``/dev/zero`` would never
-end); FIFOs are read until they end.
+end); FIFOs are read until they end. ``-`` is standard input: on first use it is copied, up to
+``MAX_STDIN`` bytes, into an unnamed temporary file, which every later reader of ``-`` in the run
+reads from the start (:func:`open_input`), so ``-`` behaves as a regular file wherever a file
+is read (one option per command may name it: ``cli.values.check_stdin_once``).
 
 Writing: what is guaranteed
 ---------------------------
@@ -93,7 +96,7 @@ import stat
 import sys
 
 from .errors import ConfigError, FormatError, InputError, OutputError, input_error
-from .limits import MAX_SMALL_FILE
+from .limits import MAX_SMALL_FILE, MAX_STDIN
 
 CHUNK_SIZE = 1 << 20
 
@@ -105,16 +108,76 @@ def check_not_device(path: object, handle) -> None:
         raise InputError(path, "is a device, not a file")
 
 
+class _Stdin:
+    """Standard input, spooled to an unnamed temporary file on first use (reset by
+    :func:`reset_stdin` at the end of each command-line run)."""
+
+    spool = None
+
+
+def _spooled_stdin():
+    import tempfile
+
+    if _Stdin.spool is None:
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise InputError("-", "standard input is not available")
+        try:
+            spool = tempfile.TemporaryFile(prefix="snpmeasure-stdin-")
+        except OSError as exc:
+            raise InputError("-", f"cannot copy standard input to a temporary file "
+                                  f"({os.strerror(exc.errno) if exc.errno else exc})") from None
+        try:
+            total = 0
+            while chunk := stream.read(CHUNK_SIZE):
+                total += len(chunk)
+                if total > MAX_STDIN:
+                    raise FormatError("<stdin>", "size", f"more than the {MAX_STDIN}-byte limit "
+                                      "for standard input")
+                spool.write(chunk)
+            spool.flush()
+        except OSError as exc:
+            spool.close()
+            raise input_error("-", exc) from None
+        except BaseException:
+            spool.close()
+            raise
+        _Stdin.spool = spool
+    return _Stdin.spool
+
+
+def reset_stdin() -> None:
+    """Forget (and delete) the spooled standard input: the next ``-`` reads it afresh."""
+    spool, _Stdin.spool = _Stdin.spool, None
+    if spool is not None:
+        spool.close()
+
+
+def open_input(path: str | os.PathLike):
+    """An input opened for binary reading at its start: ``-`` is standard input (spooled, see
+    the module's "Reading"); devices are refused; OS errors become :class:`InputError`."""
+    if os.fspath(path) == "-":
+        handle = os.fdopen(os.dup(_spooled_stdin().fileno()), "rb")
+        handle.seek(0)
+        return handle
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise input_error(path, exc) from None
+    try:
+        check_not_device(path, handle)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
 def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
               what: str = "file") -> bytes:
     """Read a whole input file of at most ``limit`` bytes (checked before reading), turning OS
-    errors into :class:`InputError`. ``-`` is standard input (read to its end, bounded the
-    same way)."""
-    if os.fspath(path) == "-":
-        return _read_stdin(limit, what)
-    try:
-        with open(path, "rb") as handle:
-            check_not_device(path, handle)
+    errors into :class:`InputError`. ``-`` is standard input."""
+    with open_input(path) as handle:
+        try:
             size = os.fstat(handle.fileno()).st_size
             if size > limit:
                 raise FormatError(path, "size", f"{size} bytes is over the {limit}-byte limit "
@@ -124,38 +187,28 @@ def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,
             data = handle.read((size or limit) + 1)
             if size and len(data) > size:
                 data += handle.read(limit + 1 - len(data))
-            if len(data) > limit:  # a file that grew, or a FIFO
-                raise FormatError(path, "size", f"more than the {limit}-byte limit for a {what}")
-            return data
-    except OSError as exc:
-        raise input_error(path, exc) from None
-
-
-def _read_stdin(limit: int, what: str) -> bytes:
-    import sys
-
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
-        raise InputError("-", "standard input is not available")
-    try:
-        data = stream.read(limit + 1)
-    except OSError as exc:
-        raise input_error("-", exc) from None
-    if len(data) > limit:
-        raise FormatError("<stdin>", "size", f"more than the {limit}-byte limit for a {what}")
+        except OSError as exc:
+            raise input_error(path, exc) from None
+    if len(data) > limit:  # a file that grew, or a FIFO
+        raise FormatError(path, "size", f"more than the {limit}-byte limit for a {what}")
     return data
+
+
+def input_size(path: str | os.PathLike) -> int:
+    """The size in bytes of an input file (``-``: of standard input)."""
+    with open_input(path) as handle:
+        return os.fstat(handle.fileno()).st_size
 
 
 def sha256_file(path: str | os.PathLike) -> bytes:
     """SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            check_not_device(path, handle)
+    with open_input(path) as handle:
+        try:
             while chunk := handle.read(CHUNK_SIZE):
                 digest.update(chunk)
-    except OSError as exc:
-        raise input_error(path, exc) from None
+        except OSError as exc:
+            raise input_error(path, exc) from None
     return digest.digest()
 
 

@@ -5,6 +5,7 @@ Documented in docs/security.md. Each is far above what real inputs need.
 MAX_FIRMWARE_FILE = 256 << 20      # OVMF and SVSM images (real ones are 2 to 8 MiB)
 MAX_SMALL_FILE = 1 << 20           # keys, certificates, passphrase files, reports
 MAX_MANIFEST_FILE = 64 << 20       # manifests given to report verify
+MAX_STDIN = 4 << 30                # standard input ('-'), copied to a temporary file once
 MAX_IGVM_HEADER_SECTION = 64 << 20  # the IGVM variable headers, read whole
 MAX_PAGE_UPDATES = 1 << 20         # page updates of one launch (4 GiB of guest memory)
 MAX_MATRIX_ENTRIES = 1 << 20       # manifest entries and find candidates

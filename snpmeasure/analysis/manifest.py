@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import ConfigError
-from ..files import sha256_file
+from ..files import input_size, sha256_file
 from ..launch.config import MeasurementConfig
 from ..launch.kernel_hashes import cmdline_bytes
 from ..launch.profiles import profile_named
@@ -20,7 +20,7 @@ MANIFEST_VERSION = 2  # 2: host stack (QEMU release, host checks), IGVM sources
 
 def input_record(path) -> dict:
     """An input file as the manifest lists it: base name, size, SHA-256."""
-    return {"name": os.path.basename(str(path)), "size": os.stat(path).st_size,
+    return {"name": os.path.basename(str(path)), "size": input_size(path),
             "sha256": sha256_file(path).hex()}
 
 

@@ -116,6 +116,13 @@ def compare_values(values: dict, compare: str) -> dict:
         raise ConfigError(f"--compare {compare!r}: give launch options only, each with its "
                           "value (for example --compare '--vcpu-type EPYC-Milan')")
     given = {dest: value for dest, value in changed.items() if value is not None}
+    # standard input is one file: both launches may read it only through the same option
+    readers = sorted({f"--{dest.replace('_', '-')}" for source in (values, given)
+                      for dest, value in source.items()
+                      if value == "-" and dest in LAUNCH_DESTS})
+    if len(readers) > 1:
+        raise ConfigError(f"standard input ('-') can be read by one input only; "
+                          f"{' and '.join(readers)} both name it (with --compare)")
     return {**values, **given}
 
 

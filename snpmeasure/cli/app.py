@@ -67,6 +67,8 @@ def _runner(command: Command):
         for dest in arguments:
             if values[dest] is not None:
                 values[dest] = os.fspath(values[dest])
+        from .values import check_stdin_once
+        check_stdin_once(command, values)
         module = importlib.import_module(f".{module_name}", __package__)
         return getattr(module, function_name)(values)
 

@@ -31,6 +31,8 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
         values = parse_plain(MEASURE, rest[1:])
         if values is not None:
             from .measure import run_measure
+            from .values import check_stdin_once
+            check_stdin_once(MEASURE, values)
             run_measure(values)
             sys.stdout.flush()
             return 0
@@ -41,7 +43,7 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
 def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
     """Run the command line; returns the exit code. ``fast=False`` sends every command line
     through typer (tests compare the two paths)."""
-    from ..files import Interrupted, output_guard
+    from ..files import Interrupted, output_guard, reset_stdin
 
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
         except Interrupted as exc:
             error(str(exc))
             return exc.exit_code  # 128 + the signal number
+        finally:
+            reset_stdin()  # the spooled standard input is this run's, and deleted with it
 
 
 def _run(args: list[str], fast: bool, debug: bool) -> int:

@@ -254,3 +254,32 @@ def igvm_options(values: dict):
         vcpu_sig=parse_int("--vcpu-sig", values.get("vcpu_sig")),
         qemu_version=values.get("qemu_version"), legacy_vm_type=values.get("legacy_vm_type"),
         host_checks=not values.get("no_host_checks"))
+
+
+# Options whose value names a file to read ("-": standard input) and options that name outputs
+INPUT_METAVARS = frozenset({"FILE", "PATH", "KEY", "CERT", "BUNDLE", "ARK", "FIRMWARE",
+                            "TABLE|DIR"})
+OUTPUT_DESTS = frozenset({"output", "id_block_out", "id_auth_out", "out_dir", "certs_out",
+                          "vmsa_dir"})
+
+
+def check_stdin_once(command, values: dict) -> None:
+    """``-`` is standard input for one input option of a command (a second would read the
+    same bytes: a wrong digest), and standard output only for ``-o``, which then writes there as
+    if it were not given. Called on every run, whichever parser read the command line."""
+    readers = []
+    for opt in command.options:
+        value = values.get(opt.dest)
+        given = value if isinstance(value, list) else [value]
+        name = opt.names[0] if opt.names else opt.metavar
+        if "-" not in given:
+            continue
+        if opt.dest in OUTPUT_DESTS:
+            if opt.dest != "output":
+                raise ConfigError(f"{name} -: only -o writes to standard output; give a path")
+            values[opt.dest] = None
+        elif opt.metavar in INPUT_METAVARS:
+            readers += [name] * given.count("-")
+    if len(readers) > 1:
+        raise ConfigError(f"standard input ('-') can be read by one input only; "
+                          f"{' and '.join(readers)} both name it")

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 
 from ..abi import igvm as L
 from ..abi.codec import CodecError, codec
-from ..errors import FormatError, InputError, UnsupportedError, input_error
+from ..errors import FormatError, InputError, SnpMeasureError, UnsupportedError
+from ..files import open_input
 from ..limits import MAX_IGVM_HEADER_SECTION as MAX_HEADER_SECTION
 from ..limits import MAX_IGVM_PARAMETER_AREAS as MAX_PARAMETER_AREAS
 from ..limits import MAX_IGVM_PLATFORMS as MAX_PLATFORMS
@@ -61,10 +62,7 @@ class IgvmFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        try:
-            self._handle = open(path, "rb")
-        except OSError as exc:
-            raise input_error(path, exc) from None
+        self._handle = open_input(path)  # "-": standard input, spooled to a temporary file
         try:
             info = os.fstat(self._handle.fileno())
             if not stat.S_ISREG(info.st_mode):
@@ -365,7 +363,7 @@ def _platform_name(value: int) -> str:
 
 def is_igvm(path: str | os.PathLike) -> bool:
     try:
-        with open(path, "rb") as handle:
+        with open_input(path) as handle:
             return handle.read(4) == L.IGVM_MAGIC.to_bytes(4, "little")
-    except OSError:
+    except (OSError, SnpMeasureError):
         return False

@@ -36,14 +36,13 @@ def is_bzimage(path: str | os.PathLike) -> bool:
     """Whether the kernel file carries the boot protocol's "HdrS" magic at offset 0x202, which
     QEMU's x86_load_linux() requires to add the kernel hashes (rule "bzimage")."""
     from ..errors import input_error
-    from ..files import check_not_device
+    from ..files import open_input
 
-    try:
-        with open(path, "rb") as handle:
-            check_not_device(path, handle)
+    with open_input(path) as handle:
+        try:
             head = handle.read(BZIMAGE_MAGIC_OFFSET + len(BZIMAGE_MAGIC))
-    except OSError as exc:
-        raise input_error(path, exc) from None
+        except OSError as exc:
+            raise input_error(path, exc) from None
     return head[BZIMAGE_MAGIC_OFFSET:] == BZIMAGE_MAGIC
 
 
