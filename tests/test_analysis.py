@@ -142,10 +142,14 @@ def test_explain_sev_modes_end_in_the_measurement(capsys):
     ("--legacy-vm-type --no-host-checks", "mxcsr 0x1f80 -> 0x0"),
     ("--vcpus 3", "1 more update(s): VMSA of vCPU 2"),
     ("--vmm-type gce --vcpu-type EPYC-Milan", "metadata section 0"),
+    ("--mode seves", "they diverge at update 0:\n  the modes differ (snp vs seves): SEV-SNP "
+                     "chains SHA-384"),
+    ("--mode snp:svsm --svsm tests/data/svsm.bin --vars-size 0x20000",
+     "the modes differ (snp vs snp:svsm)\n"),
 ])
 def test_explain_compare_names_the_difference(capsys, extra, words):
     args = ["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC",
-            "--compare", extra]
+            "--compare", extra.replace("tests/data", str(DATA))]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert words in out, out
@@ -219,6 +223,16 @@ def test_find_seves_measurement(capsys):
                                        legacy_vm_type=True))
     assert main(["find", "--ovmf", OVMF, "--measurement", target.hex, "--max-vcpus", "8"]) == 0
     assert "mode=seves vmm-type=QEMU vcpus=6 vcpu-type=EPYC-Milan" in capsys.readouterr().out
+
+
+def test_find_sev_measurement_is_one_match(capsys):
+    """SEV measures the firmware (and hashes) only: the VMM does not enter it, so one match."""
+    import hashlib  # without a kernel, SEV's launch digest is the SHA-256 of the firmware
+    sev = hashlib.sha256(open(OVMF, "rb").read()).hexdigest()
+    doc = run_json(capsys, ["find", "--ovmf", OVMF, "--measurement", sev, "--json",
+                            "--vmm-type", "QEMU,ec2,gce", "--max-vcpus", "2"])
+    assert [m["mode"] for m in doc["matches"]] == ["sev"]
+    assert doc["matches"][0]["vmm_type"] is None
 
 
 def test_inspect_json_against_the_known_layout(capsys):

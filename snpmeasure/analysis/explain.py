@@ -195,6 +195,15 @@ def vmsa_differences(first: bytes, second: bytes) -> list[str]:
 
 def compare(first: Explanation, second: Explanation) -> Divergence | None:
     """The first update after which the two digests differ, and why; None if they are equal."""
+    modes = [e.config.mode for e in (first, second) if e.config is not None]
+    if len(modes) == 2 and modes[0] is not modes[1]:
+        a, b = modes
+        how = "" if a.is_snp == b.is_snp else (
+            ": SEV-SNP chains SHA-384 page records, SEV and SEV-ES hash their blobs with "
+            "SHA-256, so the values cannot be compared")
+        return Divergence(0, first.steps[0] if first.steps else None,
+                          second.steps[0] if second.steps else None,
+                          (f"the modes differ ({a.value} vs {b.value}){how}",))
     if first.seed != second.seed:
         return Divergence(-1, None, None, ("the seeds (--snp-ovmf-hash) differ",))
     for index in range(max(len(first.steps), len(second.steps))):

@@ -154,7 +154,9 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
     for mode_name in modes:
         mode = Mode.parse(mode_name)
         legacy_list = list(legacy) if legacy else legacy_candidates(mode, checks, version)
-        for vmm in (["QEMU"] if mode is Mode.SNP_SVSM else vmm_list):
+        # SEV measures no VMSA: one search stands for every VMM (the match names none)
+        for vmm in (["QEMU"] if mode is Mode.SNP_SVSM else
+                    vmm_list[:1] if mode is Mode.SEV else vmm_list):
             profile = profile_named(vmm)
             vmm_cpus = cpus if profile.needs_vcpu_signature else \
                 list(GCE_CPUS) if profile.vmsa_gpa_bits is not None else [(None, None)]
