@@ -405,13 +405,10 @@ def test_export_corim_command(tmp_path, capsys):
     # Milan's TCB_VERSION (the manifest's CPU is EPYC-Milan): bl, tee, 4 reserved, snp, ucode
     expected_tcb = int.from_bytes(bytes([3, 1, 0, 0, 0, 0, 22, 213]), "little")
     assert by_key[647] == {1: cbor2.CBORTag(553, expected_tcb)}
-    # Turin's layout: fmc, bl, tee, snp, 3 reserved, ucode
-    assert main(["export", "--format", "corim", "--manifest", plain, "--min-tcb",
-                 "fmc=1,bl=3,tee=1,snp=22,ucode=213", "--product", "Turin", "-o",
-                 str(tmp_path / "t.corim")]) == 0
-    _, (turin,) = _decode_corim((tmp_path / "t.corim").read_bytes())
-    tcb = {c[0]: c[1] for c in turin[4][0][0][1]}[647][1].value
-    assert tcb == int.from_bytes(bytes([1, 3, 1, 22, 0, 0, 0, 213]), "little")
+    # --product for a manifest whose CPU is Milan: refused, the entry names its own product
+    assert main(["export", "--format", "corim", "--manifest", plain, "--min-tcb", "bl=3",
+                 "--product", "Turin", "-o", str(tmp_path / "t.corim")]) == 2
+    assert "--product Turin, but the manifest entry 0 runs on" in capsys.readouterr().err
     # signed: a COSE_Sign1 around the same CoRIM
     assert main(["export", "--format", "corim", "--manifest", plain, "--sign",
                  paths["ed25519"][0], "--signer-name", "ACME CI", "-o",
@@ -426,3 +423,66 @@ def test_export_corim_command(tmp_path, capsys):
         assert main(["export", "--format", "corim", "--manifest", plain, "-o",
                      str(tmp_path / "x.corim")] + args) == 2, args
         assert capsys.readouterr().err.count("\n") == 1
+
+
+def _claims_by_measurement(path) -> dict:
+    _, comids = _decode_corim(path.read_bytes())
+    out = {}
+    for comid in comids:
+        for _, claims in comid[4][0]:
+            by_key = {claim[0]: claim[1] for claim in claims}
+            out[by_key[641][2][0][1].hex()] = by_key.get(647, {}).get(1)
+    return out
+
+
+def test_corim_min_tcb_follows_each_entrys_product(tmp_path, capsys):
+    """Each measurement's REPORTED_TCB minimum is packed in the layout of the product its
+    entries run on (AMD SEV-SNP ABI, TCB_VERSION: Milan and Genoa bl, tee, -, snp, ucode;
+    Turin fmc, bl, tee, snp, -, ucode); EC2 entries (no CPU) take --product."""
+    import cbor2
+
+    manifest, turin_manifest = tmp_path / "m.json", tmp_path / "turin.json"
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1",
+                 "--vcpu-type", "EPYC-Milan,EPYC-Genoa", "--vmm-type", "QEMU,gce",
+                 "-o", str(manifest)]) == 0
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1",
+                 "--vcpu-type", "EPYC-Turin", "-o", str(turin_manifest)]) == 0
+    entries = json.loads(manifest.read_text())["measurements"] + \
+        json.loads(turin_manifest.read_text())["measurements"]
+    product = {("EPYC-Milan", "QEMU"): "Milan", ("EPYC-Genoa", "QEMU"): "Genoa",
+               ("EPYC-Turin", "QEMU"): "Turin", ("EPYC-Milan", "gce"): "Milan",
+               ("EPYC-Genoa", "gce"): "Genoa"}
+    layouts = {"Milan": bytes([3, 1, 0, 0, 0, 0, 22, 213]),
+               "Genoa": bytes([3, 1, 0, 0, 0, 0, 22, 213]),
+               "Turin": bytes([0, 3, 1, 22, 0, 0, 0, 213])}
+    out = tmp_path / "c.corim"
+    assert main(["export", "--format", "corim", "--manifest", str(manifest), "--manifest",
+                 str(turin_manifest), "--min-tcb", "bl=3,tee=1,snp=22,ucode=213",
+                 "-o", str(out)]) == 0
+    claims = _claims_by_measurement(out)
+    assert len(claims) == 5 == len(entries)
+    for entry in entries:
+        name = product[(entry["vcpu_type"], entry["vmm_type"])]
+        assert claims[entry["measurement"]] == cbor2.CBORTag(
+            553, int.from_bytes(layouts[name], "little")), entry
+    # fmc exists on Turin only: refused for the Milan entries
+    assert main(["export", "--format", "corim", "--manifest", str(manifest), "--min-tcb",
+                 "fmc=1", "-o", str(tmp_path / "x.corim")]) == 2
+    assert "fmc is not a TCB component of Milan" in capsys.readouterr().err
+    # EC2: no CPU in the entries, so the layout comes from --product, and only from it
+    ec2 = tmp_path / "ec2.json"
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1,2",
+                 "--vmm-type", "ec2", "-o", str(ec2)]) == 0
+    args = ["export", "--format", "corim", "--manifest", str(ec2), "--min-tcb", "bl=3,fmc=2"]
+    assert main(args + ["-o", str(tmp_path / "e.corim")]) == 2
+    assert "give --product Milan, Genoa or Turin for them" in capsys.readouterr().err
+    assert main(args + ["--product", "turin", "-o", str(tmp_path / "e.corim")]) == 0
+    turin = int.from_bytes(bytes([2, 3, 0, 0, 0, 0, 0, 0]), "little")
+    assert set(_claims_by_measurement(tmp_path / "e.corim").values()) == \
+        {cbor2.CBORTag(553, turin)}
+    # an EC2 entry and a Milan entry together: --product must agree with the named product
+    assert main(["export", "--format", "corim", "--manifest", str(manifest), "--manifest",
+                 str(ec2), "--min-tcb", "bl=3", "--product", "Genoa",
+                 "-o", str(tmp_path / "y.corim")]) == 2
+    assert "--product Genoa, but the manifest entry 0 runs on EPYC-Milan (Milan)" in \
+        capsys.readouterr().err

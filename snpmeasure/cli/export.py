@@ -16,29 +16,64 @@ def _on_off(value: str | None, flag: str) -> bool | None:
     return value.lower() == "on"
 
 
-def _tcb_version(components: dict, product: str | None, documents: list[dict]) -> int:
-    """The REPORTED_TCB (one TCB_VERSION) of --min-tcb, whose layout is the product's: from
-    --product, or from the manifests' vCPU signatures when they name one product."""
-    from ..abi.products import canonical_product, product_from_cpuid, tcb_value
-    from ..launch.cpu import decode_signature
+def _entry_product(entry: dict) -> str | None:
+    """The product line a manifest entry's vCPUs name: from its signature (QEMU), else from its
+    CPU model (GCE keeps the model, whose product decides its VMSA address); None for entries
+    without a CPU (EC2: its VMSAs do not depend on it; SEV modes)."""
+    from ..abi.products import UNKNOWN, product_from_cpuid
+    from ..launch.cpu import CPU_MODELS, decode_signature
 
-    if product is not None:
-        name = canonical_product(product)
-        if name is None:
-            raise ConfigError(f"--product {product!r} is not Milan, Genoa or Turin")
+    if entry.get("vcpu_sig"):
+        family, model, _ = decode_signature(int(entry["vcpu_sig"], 16))
+    elif entry.get("vcpu_type") in CPU_MODELS:
+        family, model, _ = CPU_MODELS[entry["vcpu_type"]]
     else:
-        found = {product_from_cpuid(*decode_signature(int(entry["vcpu_sig"], 16))[:2])
-                 for document in documents for entry in document["measurements"]
-                 if entry.get("vcpu_sig") and len(entry["measurement"]) == 96}
-        if len(found) != 1 or "unknown" in found:
-            raise ConfigError("--min-tcb for a CoRIM needs the product, whose TCB layout it "
-                              "follows: give --product Milan, Genoa or Turin (the manifests' "
-                              "CPUs name " + (", ".join(sorted(found)) or "none") + ")")
-        (name,) = found
-    try:
-        return tcb_value(components, name)
-    except KeyError as exc:
-        raise ConfigError(f"--min-tcb {exc.args[0]} is not a TCB component of {name}") from None
+        return None
+    product = product_from_cpuid(family, model)
+    return None if product == UNKNOWN else product
+
+
+def _tcb_versions(components: dict, product: str | None, documents: list[dict]) -> dict:
+    """The REPORTED_TCB minimum of --min-tcb (one TCB_VERSION) for each SNP measurement, in
+    the layout of the product its entries' CPUs name; --product for entries that name none (and
+    it must agree with those that do). A measurement whose entries name two products is
+    refused: one claim has one layout."""
+    from ..abi.products import canonical_product, tcb_value
+
+    if product is not None and canonical_product(product) is None:
+        raise ConfigError(f"--product {product!r} is not Milan, Genoa or Turin")
+    fallback = canonical_product(product) if product is not None else None
+    products: dict[str, set] = {}
+    for document in documents:
+        for number, entry in enumerate(document["measurements"]):
+            if len(entry["measurement"]) != 96:  # SEV and SEV-ES: not in a CoRIM
+                continue
+            named = _entry_product(entry)
+            if named is not None and fallback is not None and named != fallback:
+                raise ConfigError(
+                    f"--product {fallback}, but the manifest entry {number} runs on "
+                    f"{entry.get('vcpu_type') or entry.get('vcpu_sig')} ({named}); leave out "
+                    "--product (entries with a CPU use their own product's TCB layout) or "
+                    "export each product's entries separately")
+            products.setdefault(entry["measurement"], set()).add(named or fallback)
+    values = {}
+    for measurement, names in products.items():
+        if None in names:
+            raise ConfigError("--min-tcb for a CoRIM needs each entry's product, whose TCB "
+                              f"layout it follows: measurement {measurement[:16]}... has "
+                              "entries without a CPU (EC2, for instance): give --product "
+                              "Milan, Genoa or Turin for them")
+        if len(names) > 1:
+            raise ConfigError(f"measurement {measurement[:16]}... is the value of launches on "
+                              f"{' and '.join(sorted(names))}, whose TCB layouts differ: export "
+                              "each product's entries separately")
+        (name,) = names
+        try:
+            values[bytes.fromhex(measurement)] = tcb_value(components, name)
+        except KeyError as exc:
+            raise ConfigError(f"--min-tcb {exc.args[0]} is not a TCB component of {name}") \
+                from None
+    return values
 
 
 def run_export(values: dict) -> None:
@@ -83,7 +118,7 @@ def run_export(values: dict) -> None:
         from ..publish.corim import build_corim, sign_corim
         tcb = None
         if min_tcb:
-            tcb = _tcb_version(min_tcb, values["product"], documents)
+            tcb = _tcb_versions(min_tcb, values["product"], documents)
         instance = None
         if values["chip_id"] is not None and values["csp_id"] is not None:
             raise ConfigError("give --chip-id or --csp-id, not both")

@@ -456,8 +456,8 @@ EXPORT = Command(
               "environment's instance."),
      Opt("csp_id", "--csp-id", metavar="NAME",
          help="corim with --vlek: bind the values to one CSP: its CSP_ID (the VLEK's csp_id)."),
-     PRODUCT.but(help="corim with --min-tcb: the product whose TCB layout to use (default: "
-                      "from the manifests' vCPU signatures)."),
+     PRODUCT.but(help="corim with --min-tcb: the product whose TCB layout entries without "
+                      "a CPU (EC2) use; entries with one use their own product's."),
      Opt("sign", "--sign", metavar="KEY",
          help="corim: sign the CoRIM (COSE_Sign1) with this private key (ECDSA P-256/P-384 or "
               "Ed25519)."),

@@ -194,7 +194,7 @@ def _claims(digest: bytes, policy: int | None, min_tcb: int | None) -> list:
     return claims
 
 
-def _triples(digests: list[bytes], class_id: bytes, policy, min_tcb,
+def _triples(digests: list[bytes], class_id: bytes, policy, min_tcb: Mapping | int | None,
              instance: bytes | None = None) -> dict:
     # The class-map holds the class-id only (profile -02: "The rest of the class-map MUST remain
     # empty"; "model MUST NOT be present"). The instance is optional: a launch measurement is not
@@ -203,7 +203,8 @@ def _triples(digests: list[bytes], class_id: bytes, policy, min_tcb,
     environment = {0: {0: _cbor().CBORTag(TAG_OID, class_id)}}
     if instance is not None:
         environment[1] = _cbor().CBORTag(TAG_BYTES, instance)
-    return {0: [[environment, _claims(digest, policy, min_tcb)] for digest in digests]}
+    return {0: [[environment, _claims(digest, policy, min_tcb.get(digest) if isinstance(
+        min_tcb, Mapping) else min_tcb)] for digest in digests]}
 
 
 def _uuid_text(domain: bytes, content: bytes) -> str:
@@ -230,12 +231,14 @@ def _check_ids(tag_ids, count: int) -> list[str] | None:
 
 def build_corim(manifests: list[dict], *, corim_id: str | None = None,
                 tag_ids: list[str] | None = None, policy: int | None = None,
-                min_tcb: int | None = None, vlek: bool = False,
+                min_tcb: int | Mapping[bytes, int] | None = None, vlek: bool = False,
                 instance: bytes | None = None) -> bytes:
     """The unsigned CoRIM (``#6.501``) of ``manifests``: one CoMID per manifest, one reference
     triple per distinct SEV-SNP measurement, each optionally also requiring the guest ``policy``
     (exact) and a minimum REPORTED_TCB ``min_tcb``: the whole TCB_VERSION as the report holds it
-    (R[0x180:0x188] read as a little-endian uint64, every component packed), not one SVN.
+    (R[0x180:0x188] read as a little-endian uint64, every component packed), not one SVN; one
+    value for every measurement, or a mapping from measurement to value (each in its product's
+    layout; it must hold every SNP measurement of the manifests).
     ``vlek`` selects the by-CSP class (reports signed with a VLEK) instead of by-chip (VCEK);
     ``instance`` binds the values to one chip (its CHIP_ID) or CSP (its CSP_ID, UTF-8). SEV and
     SEV-ES entries are skipped with a warning; a manifest with no SNP entry is refused."""
@@ -246,7 +249,10 @@ def build_corim(manifests: list[dict], *, corim_id: str | None = None,
         raise ConfigError("the CoRIM id must be a non-empty string")
     tag_ids = _check_ids(tag_ids, len(manifests))
     policy = None if policy is None else _uint64(policy, "policy")
-    min_tcb = None if min_tcb is None else _uint64(min_tcb, "minimum TCB")
+    if isinstance(min_tcb, Mapping):
+        min_tcb = {digest: _uint64(value, "minimum TCB") for digest, value in min_tcb.items()}
+    elif min_tcb is not None:
+        min_tcb = _uint64(min_tcb, "minimum TCB")
     class_id = CLASS_ID_CSP if vlek else CLASS_ID_CHIP
     if instance is not None and (not isinstance(instance, bytes) or not instance):
         raise ConfigError("the instance (CHIP_ID or CSP_ID) must be non-empty bytes")
@@ -255,6 +261,10 @@ def build_corim(manifests: list[dict], *, corim_id: str | None = None,
     for index, manifest in enumerate(manifests):
         digests, sev = _snp_measurements(manifest, index)
         skipped += sev
+        if isinstance(min_tcb, Mapping) and any(d not in min_tcb for d in digests):
+            missing = next(d for d in digests if d not in min_tcb)
+            raise ConfigError(f"no minimum TCB for measurement {missing.hex()[:16]}... of "
+                              f"manifest {index + 1}")
         triples = _triples(digests, class_id, policy, min_tcb, instance)
         tag_id = tag_ids[index] if tag_ids else \
             _uuid_text(b"snpmeasure CoMID tag-id", _dumps([index, triples]))
