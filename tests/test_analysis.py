@@ -79,6 +79,33 @@ def test_manifest_other_modes(capsys, mode):
     assert len(doc["measurements"]) == (1 if mode == "sev" else 6)
 
 
+@pytest.mark.parametrize("qemu", ["9.1", "11.1"])
+def test_manifest_every_cpu_type_is_every_one_that_applies(capsys, qemu):
+    """--vcpu-type all: each VMM gets the models that apply to it, where a named list would be
+    refused: models the QEMU release defines (rule cpu-model), and for GCE the products it runs
+    (rule gce-vmsa-gpa: Milan and Genoa, one entry each)."""
+    from snpmeasure.launch.cpu import CPU_TYPES, MODEL_SINCE
+
+    def release(text):
+        return tuple(int(part) for part in text.split("."))
+
+    doc = run_json(capsys, ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1",
+                            "--vcpu-type", "all", "--vmm-type", "QEMU,ec2,gce",
+                            "--qemu-version", qemu])
+    by_vmm = {}
+    for entry in doc["measurements"]:
+        by_vmm.setdefault(entry["vmm_type"], []).append(entry["vcpu_type"])
+    defined = [name for name in CPU_TYPES if release(MODEL_SINCE[name]) <= release(qemu)]
+    assert by_vmm["QEMU"] == defined
+    assert (len(defined) < len(CPU_TYPES)) == (qemu == "9.1")  # 9.1 lacks the newer models
+    assert by_vmm["ec2"] == [None]
+    assert sorted(by_vmm["gce"]) == ["EPYC-Genoa", "EPYC-Milan"]
+    # a named model GCE does not run is still refused
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
+                 "EPYC-Rome", "--vmm-type", "gce"]) == 5
+    assert "gce-vmsa-gpa" in capsys.readouterr().err
+
+
 def test_manifest_is_deterministic_and_written_atomically(tmp_path, capsys):
     args = ["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1-4", "--vcpu-type", "all"]
     first, second = tmp_path / "a.json", tmp_path / "b.json"

@@ -33,14 +33,21 @@ def check_matrix_size(entries: int) -> None:
                           "docs/security.md); narrow the lists")
 
 
+# host rules that leave a CPU model out of "--vcpu-type all" rather than refuse it
+EVERY_CPU_SKIPS = frozenset({"cpu-model", "gce-vmsa-gpa"})
+
+
 def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
                    vcpu_counts: Sequence[int] | None,
                    cpus: Sequence[tuple[str | None, int | None]],
                    guest_features: Sequence[int], legacy: Sequence[bool | None],
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+                   progress: Callable[[int, int], None] | None = None,
+                   every_cpu: bool = False) -> dict:
     """The manifest of ``base``'s image for every combination of the lists, in the order given
     (VMM type, CPU, guest features, legacy VM type, vCPU count). ``progress(done, total)`` is
-    called after each entry."""
+    called after each entry. ``every_cpu`` (``--vcpu-type all``): a CPU model that does not
+    apply to a VMM (one the QEMU release lacks, rule cpu-model; one of no product GCE runs,
+    rule gce-vmsa-gpa) is left out for it instead of stopping the manifest."""
     mode = base.mode
     if mode.value == "snp:ovmf-hash":
         raise ConfigError("manifest measures launches; mode snp:ovmf-hash is a firmware hash")
@@ -62,7 +69,8 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
                       * len(vcpu_counts or [1]))
     matrix = Matrix(base)
     variants = expand_variants(base, vmm_types, cpus, guest_features, legacy,
-                               firmware=matrix.inputs.firmware)
+                               firmware=matrix.inputs.firmware,
+                               skip_rules=EVERY_CPU_SKIPS if every_cpu else frozenset())
     entries = []
     total = len(variants) * (1 if mode.value == "sev" else len(vcpu_counts or [1]))
     for variant in variants:

@@ -146,7 +146,8 @@ class Matrix:
 def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                     cpus: Iterable[tuple[str | None, int | None]], guest_features: Iterable[int],
                     legacy: Iterable[bool | None], *, firmware: Firmware | None = None,
-                    refused: dict[str, int] | None = None) -> list[Variant]:
+                    refused: dict[str, int] | None = None,
+                    skip_rules: frozenset[str] = frozenset()) -> list[Variant]:
     """Every combination, in the order given (VMM, CPU, guest features, legacy), each validated.
 
     Choices that do not enter the measurement collapse: ``legacy_vm_type`` to the value the
@@ -154,8 +155,9 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
     carry none), the CPU for EC2 (its VMSAs do not depend on it) and to one model per product
     for GCE (the first given: the product decides the VMSA address), and everything for SEV.
     With ``firmware``, the firmware-size rule is applied to each variant too (it depends on the
-    VM type). With ``refused`` (a dict), combinations the
-    host stack refuses are left out and counted there by rule instead of raising.
+    VM type). With ``refused`` (a dict), combinations the host stack refuses are left out and
+    counted there by rule instead of raising; combinations refused by a rule in ``skip_rules``
+    are left out quietly (``--vcpu-type all``: every model that applies).
     """
     if base.mode is Mode.SEV:
         return [Variant(None, None, None, 0, None)]
@@ -185,6 +187,8 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                         if firmware is not None:
                             check_firmware_size(config, firmware)
                     except HostRuleError as exc:
+                        if exc.rule in skip_rules:
+                            continue
                         if refused is None:
                             raise
                         refused[exc.rule] = refused.get(exc.rule, 0) + 1

@@ -54,7 +54,9 @@ def run_manifest(values: dict) -> None:
         with progress:
             document = build_manifest(base, vmm_types=vmms, vcpu_counts=counts,
                                       cpus=cpu_choices(values), guest_features=features,
-                                      legacy=legacy, progress=progress.count)
+                                      legacy=legacy, progress=progress.count,
+                                      every_cpu=(values["vcpu_type"] or "").strip().lower()
+                                      == "all")
     if signers:
         from ..formats.dsse import signed_manifest
         data = signed_manifest(document, signers)
