@@ -276,6 +276,11 @@ def test_inspect_json_against_the_known_layout(capsys):
         ("0x810000", 0x1000, "SNP_KERNEL_HASHES")]
     assert sections[0]["measured"]["gce"].endswith("UNMEASURED page(s)")
     assert "after all other sections" in sections[3]["measured"]["ec2"]
+    assert sections[6]["measured"]["QEMU"] == ("1 NORMAL page(s) with the kernel hashes "
+                                               "table; 1 ZERO page(s) without a kernel")
+    for cloud in ("ec2", "gce"):  # they boot no kernel (rule cloud-kernel)
+        assert sections[6]["measured"][cloud] == ("1 ZERO page(s) (no kernel is measured "
+                                                  "there: rule cloud-kernel)")
     assert info["measured_direct_boot"]["snp"] is True
     assert len(info["footer_table"]) == 6
     assert main(["inspect", str(DATA / "ovmf_OvmfX64_suffix.bin")]) == 0
@@ -293,7 +298,9 @@ def test_inspect_json_against_the_known_layout(capsys):
     (dict(reset_address=0), (False, False), (False, True)),
     # no hash-table block: launches, but no measured direct boot in any mode
     (dict(hash_table=None), (True, True), (False, False)),
-], ids=["no-metadata", "no-reset-block", "zero-reset-address", "no-hash-table"])
+    # 68 KiB: QEMU's -bios (x86_bios_rom_init) takes whole 64 KiB blocks; SEV-ES has pflash
+    (dict(size=17 * 4096), (False, True), (False, True)),
+], ids=["no-metadata", "no-reset-block", "zero-reset-address", "no-hash-table", "bios-size"])
 def test_inspect_says_which_launches_can_happen(spec, launch, boot, tmp_path, capsys):
     from builders import FirmwareSpec
 
@@ -317,7 +324,7 @@ def test_inspect_says_which_launches_can_happen(spec, launch, boot, tmp_path, ca
                 assert info[part][f"{key}_reason"] in text
     # and the measurement refuses exactly what inspect says it cannot launch
     code = main(["measure", "--mode", "snp", "--ovmf", str(path), "--vcpus", "1",
-                 "--vcpu-type", "EPYC", "--no-host-checks"])
+                 "--vcpu-type", "EPYC"])
     capsys.readouterr()
     assert (code == 0) == launch[0]
 
@@ -337,6 +344,12 @@ def test_explain_folds_runs_of_pages_and_lists_all_on_request(capsys):
     last_firmware = next(line for line in every if line.split()[0] == "1023")
     assert firmware.split()[5] == last_firmware.split()[4]
     assert len([line for line in folded if line.strip()[:1].isdigit()]) < 20
+    assert folded[-2] == "updates: 1073 (runs of pages folded; --all lists each)"
+    assert every[-2] == "updates: 1073"
+    # nothing to fold (SEV-ES: one blob per part): no claim that anything was folded
+    assert main(["explain", "--mode", "seves", "--ovmf", OVMF, "--vcpus", "2", "--vcpu-type",
+                 "EPYC"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == "updates: 3"
     assert folded[-1] == every[-1]  # the same measurement
 
 

@@ -232,11 +232,19 @@ def test_explain_names_the_rules(capsys):
                  "EPYC-Milan"]) == 0
     out = capsys.readouterr().out
     assert "legacy KVM_SEV_(ES_)INIT" in out and "[rule seves-vm-type]" in out
-    assert "VMSA of vCPU 1 [rule seves-vm-type]" in out
+    assert "VMSA of vCPU 1 [rules seves-vm-type, cpu-model]" in out
     assert main(["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
                  "EPYC-Genoa", "--vmm-type", "gce", "--json"]) == 0
     last = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert last["gpa"] == "0xffffffffff000" and "gce-vmsa-gpa" in last["rules"]
+    # every decision's rule is on the steps it shaped, in JSON as in the text header
+    assert main(["explain", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
+                 "EPYC-Genoa", "--json"]) == 0
+    steps = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert steps[0]["source"].startswith("firmware") and steps[0]["rules"] == ["bios-size"]
+    assert steps[-1]["rules"] == ["init2-fpu", "vmsa-gpa", "sev-features", "cpu-model"]
+    assert all(step["rules"] == [] for step in steps
+               if step["page_type"] in ("SECRETS", "CPUID"))
 
 
 def test_every_rule_names_an_upstream_source_and_is_documented():

@@ -86,12 +86,25 @@ class Explanation:
 def explain(config: MeasurementConfig, inputs: LaunchInputs | None = None) -> Explanation:
     inputs = inputs or load_inputs(config)
     decisions = tuple(host_decisions(inputs))
-    vmsa_rules = tuple(rule for what, _, rule in decisions if what in ("VMSA address",
-                                                                       "VM type"))
-    steps = tuple(step if step.kind != "VMSA" else replace(step, rules=vmsa_rules)
-                  for step in _steps(inputs))
+    steps = tuple(_with_decisions(step, decisions) for step in _steps(inputs))
     return Explanation(config, snp_seed(config) if config.mode.is_snp else None, steps,
                        decisions)
+
+
+# which host decisions (host_decisions' "what") shape which updates
+_DECIDES = {"firmware": "FIRMWARE", "kernel": "KERNEL_HASHES", "VM type": "VMSA",
+            "VMSA address": "VMSA", "SEV features": "VMSA", "vCPU signature": "VMSA"}
+
+
+def _with_decisions(step: Step, decisions) -> Step:
+    """The step with the rules of the host decisions that shaped it added to its own: the
+    firmware's size rule on firmware pages, the kernel rule on the hashes table, the VM type,
+    VMSA address, SEV features and CPU rules on each VMSA."""
+    part = "FIRMWARE" if step.source.startswith("firmware") else \
+        "KERNEL_HASHES" if "kernel hashes" in step.source else \
+        "VMSA" if step.kind == "VMSA" else None
+    rules = tuple(rule for what, _, rule in decisions if rule and _DECIDES.get(what) == part)
+    return replace(step, rules=tuple(dict.fromkeys(rules + step.rules))) if rules else step
 
 
 def host_decisions(inputs: LaunchInputs) -> Iterator[tuple[str, str, str]]:

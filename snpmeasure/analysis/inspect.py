@@ -17,7 +17,7 @@ from ..abi.ovmf import SectionType
 from ..errors import UnsupportedError
 from ..formats.firmware import PAGE_SIZE, Firmware
 from ..launch.profiles import PROFILES, VmmProfile
-from ..launch.ovmf import reset_address_problem, snp_launch_problem
+from ..launch.ovmf import BIOS_BLOCK, reset_address_problem, snp_launch_problem
 from ..launch.sections import hash_table_problem, section_page_type, snp_direct_boot_problem
 from ..limits import MAX_INSPECT_HEADERS
 from ..text import printable
@@ -41,7 +41,9 @@ def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
         return f"{section.size // PAGE_SIZE} {page_type.name} page(s)"
 
     rule = produced(False)
-    if section.type == SectionType.SNP_KERNEL_HASHES:
+    if section.type == SectionType.SNP_KERNEL_HASHES and not profile.is_qemu:
+        rule += " (no kernel is measured there: rule cloud-kernel)"
+    elif section.type == SectionType.SNP_KERNEL_HASHES:
         rule = f"{produced(True)} with the kernel hashes table; {rule} without a kernel"
     elif section.type == SectionType.CPUID and profile.cpuid_after_other_sections:
         rule += " after all other sections"
@@ -51,8 +53,13 @@ def section_rule(section, firmware: Firmware, profile: VmmProfile) -> str:
 
 
 def launch_support(firmware: Firmware) -> dict:
-    """Whether QEMU can launch the firmware at all, per mode family (SEV launches any image)."""
+    """Whether QEMU can launch the firmware at all, per mode family (SEV launches any image).
+    SEV-SNP firmware goes to -bios, which QEMU loads in whole 64 KiB blocks (rule bios-size);
+    SEV-ES may use pflash with the legacy VM type, so its size alone never stops it."""
     snp = snp_launch_problem(firmware)
+    if snp is None and firmware.size % BIOS_BLOCK:
+        snp = (f"{firmware.size} bytes is not a whole number of 64 KiB blocks, as QEMU's -bios "
+               "needs (rule bios-size)")
     sev_es = reset_address_problem(firmware)
     return {"snp": snp is None, "snp_reason": snp, "sev_es": sev_es is None,
             "sev_es_reason": sev_es}

@@ -187,8 +187,10 @@ def _print_explanation(first, json_lines: bool, wide: bool, every: bool = False)
         print(f"seed (--snp-ovmf-hash): {first.seed.hex()}")
     print(f"{'index':>11}  {'gpa':>14}  {'type':<13}  {'contents':<{width}}  "
           f"{'digest':<{width}}  source")
+    folded = False
     for run in (runs(first.steps) if not every else ()):
         step, last = run.first, run.last
+        folded = folded or run.count > 1
         if run.count == 1:
             _print_step(step, width)
             continue
@@ -198,8 +200,8 @@ def _print_explanation(first, json_lines: bool, wide: bool, every: bool = False)
               + ("" if "-0x" in run.source else f" ({step.gpa:#x}-{last.gpa + 0xFFF:#x})"))
     for step in (first.steps if every else ()):
         _print_step(step, width)
-    print(f"updates: {len(first.steps)}" + ("" if every else " (runs of pages folded; --all "
-                                                             "lists each)"))
+    print(f"updates: {len(first.steps)}" + (" (runs of pages folded; --all lists each)"
+                                            if folded else ""))
     print(f"measurement: {first.measurement.hex()}")
 
 

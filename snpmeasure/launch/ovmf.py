@@ -58,6 +58,9 @@ def load_inputs(config: MeasurementConfig) -> LaunchInputs:
     return LaunchInputs(config, firmware, hashes, svsm)
 
 
+BIOS_BLOCK = 64 << 10  # QEMU hw/i386/x86-common.c x86_bios_rom_init: -bios in 64 KiB blocks
+
+
 def check_firmware_size(config: MeasurementConfig, firmware: Firmware) -> None:
     """QEMU loads SEV-SNP firmware (and SEV-ES firmware with KVM_SEV_INIT2) with -bios, whose
     image must be a whole number of 64 KiB blocks (rule "bios-size"); SEV and legacy SEV-ES
@@ -67,7 +70,7 @@ def check_firmware_size(config: MeasurementConfig, firmware: Firmware) -> None:
         return
     bios_only = mode in (Mode.SNP, Mode.SNP_OVMF_HASH) or (
         mode is Mode.SEV_ES and not config.effective_legacy_vm_type)
-    if bios_only and firmware.size % (64 << 10):
+    if bios_only and firmware.size % BIOS_BLOCK:
         host_rule(config.host_checks, "bios-size", f"{firmware.path} is {firmware.size} bytes, "
                   "not a multiple of 64 KiB")
 
