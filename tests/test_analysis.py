@@ -245,6 +245,24 @@ def test_find_reports_no_match(capsys):
     assert "--vcpu-sig" in err and "-cpu host" in err
 
 
+def test_find_with_a_kernel_searches_qemu_only(capsys, bzimage):
+    """EC2 and GCE boot no kernel (rule cloud-kernel): with --kernel they are no candidates, so
+    no warning invites --no-host-checks to search launches no cloud makes."""
+    target = measure(MeasurementConfig(mode="snp", ovmf=OVMF, vcpus=3, vcpu_type="EPYC-Milan",
+                                       kernel=bzimage))
+    args = ["find", "--ovmf", OVMF, "--kernel", str(bzimage), "--measurement", target.hex,
+            "--max-vcpus", "4", "--json"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert err == "" and doc["refused_by_host_rules"] == {}
+    assert {m["vmm_type"] for m in doc["matches"]} == {"QEMU"}
+    # named explicitly, a cloud is still searched, and its refusal counted
+    assert main(args + ["--vmm-type", "QEMU,ec2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["refused_by_host_rules"] == {"cloud-kernel": 4}  # one per SEV-features value
+
+
 def test_find_seves_measurement(capsys):
     target = measure(MeasurementConfig(mode="seves", ovmf=OVMF, vcpus=6, vcpu_type="EPYC-Milan",
                                        legacy_vm_type=True))

@@ -158,6 +158,8 @@ def find(base: MeasurementConfig, measurement: bytes, *, modes: Sequence[str] | 
         for vmm in (["QEMU"] if mode is Mode.SNP_SVSM else
                     vmm_list[:1] if mode is Mode.SEV else vmm_list):
             profile = profile_named(vmm)
+            if base.kernel and checks and vmm_types is None and not profile.is_qemu:
+                continue  # EC2 and GCE boot no kernel (rule cloud-kernel): not a candidate
             vmm_cpus = cpus if profile.needs_vcpu_signature else \
                 list(GCE_CPUS) if profile.vmsa_gpa_bits is not None else [(None, None)]
             plans.append((mode, vmm, vmm_cpus, legacy_list))

@@ -112,7 +112,8 @@ class MeasurementConfig(Record):
             self._set("snp_ovmf_hash", _parse_ovmf_hash(self.snp_ovmf_hash))
         if self.legacy_vm_type is not None and mode.has_vmsa \
                 and not self.profile.has_legacy_vm_type:
-            raise ConfigError(f"--legacy-vm-type applies to QEMU only, not --vmm-type "
+            spelled = "--legacy-vm-type" if self.legacy_vm_type else "--no-legacy-vm-type"
+            raise ConfigError(f"{spelled} applies to QEMU only, not --vmm-type "
                               f"{self.profile.name}")
         if mode is Mode.SNP_SVSM:
             self._check_svsm()
@@ -162,7 +163,10 @@ class MeasurementConfig(Record):
                 host_rule(enforce, "cpu-signature", f"vCPU signature {self.vcpu_sig:#x} "
                           f"{problem}")
         if self.kernel is not None and not profile.is_qemu:
-            host_rule(enforce, "cloud-kernel", f"--kernel with --vmm-type {profile.name}")
+            host_rule(enforce, "cloud-kernel", f"--kernel with --vmm-type {profile.name}: "
+                      "the instance boots its cloud's firmware, which measures no kernel; "
+                      "measure the cloud without --kernel, --initrd and --append (a manifest "
+                      "of its own)")
         if mode.has_vmsa and profile.vmsa_gpa_bits is not None:
             product = self.product
             if product is None and self._vcpu_signature(required=False) is None:

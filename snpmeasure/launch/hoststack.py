@@ -85,7 +85,9 @@ RULES = {
         "QEMU target/i386/cpu.c builtin_x86_defs (8.2.2, 10.1.0, 10.2.2, 11.1.1)"),
     "cloud-kernel": (
         "EC2 and GCE boot their own firmware and have no measured direct boot (no QEMU -kernel)",
-        "virtee/sev-snp-measure and google/gce-tcb-verifier model only the firmware launch"),
+        "AWS EC2 User Guide, SEV-SNP attestation (sev-snp-measure --vmm-type ec2 over the "
+        "aws/uefi OVMF only); google/gce-tcb-verifier sev/ld_from_ovmf.go (firmware and "
+        "VMSAs only)"),
     "igvm-qemu": (
         "QEMU loads IGVM files from release 10.1 (the igvm-cfg object)",
         "QEMU 10.1 backends/igvm.c, backends/igvm-cfg.c"),
