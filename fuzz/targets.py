@@ -121,7 +121,7 @@ def fuzz_report(data: bytes) -> None:
     result = verify_report(report, Collateral(), Expectations(
         measurements=(bytes(48),), host_data=bytes(32), min_tcb={"snp": 1}, deny_debug=True,
         smt=True, min_abi=(1, 0), vmpl=0, min_guest_svn=1))
-    assert result.status == "signature-invalid"  # no certificate: never authenticated
+    assert result.status == "not-authenticated"  # no certificate: never authenticated
 
 
 @target
@@ -144,7 +144,7 @@ def fuzz_keys(data: bytes) -> None:
         collateral = _quiet(load_collateral, vcek=path, ca=[path], trust_roots=[path])
         if collateral is not None:
             result = verify_report(report, collateral)
-            assert result.status in ("verified", "mismatch", "signature-invalid")
+            assert result.status in ("verified", "mismatch", "not-authenticated")
     finally:
         os.unlink(path)
     _quiet(verify_id_auth, data[:96], data[96:96 + 4096], True)
@@ -169,7 +169,7 @@ def fuzz_cert_table(data: bytes) -> None:
             report = load_report(os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                               "reports", "report_milan.hex"))
             result = verify_report(report, collateral)
-            assert result.status in ("verified", "signature-invalid")
+            assert result.status in ("verified", "not-authenticated")
     finally:
         os.unlink(path)
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from conftest import DATA
+from conftest import DATA, SAMPLES
 from cryptography.hazmat.primitives import hashes
 
 import pki
@@ -125,7 +125,7 @@ def test_version_4_reports_parse_with_the_version_3_layout():
 
 def test_no_certificate_at_all(capsys):
     code, out, err = verify(capsys, REPORTS / "report_milan.hex")
-    assert code == 8 and "result: signature-invalid" in out
+    assert code == 8 and "result: not-authenticated" in out
     assert "no VCEK certificate was given" in err
 
 
@@ -148,7 +148,7 @@ def test_self_signed_vcek_re_signing_a_real_report(tmp_path, capsys):
                                       "Milan", h.tcb, bytes(real[0x1A0:0x1E0])))
     (tmp_path / "self.der").write_bytes(pki.der(self_signed))
     code, doc, _ = verify_json(capsys, tmp_path / "forged.bin", "--vcek", tmp_path / "self.der")
-    assert code == 8 and doc["result"] == "signature-invalid"
+    assert code == 8 and doc["result"] == "not-authenticated"
     assert statuses(doc)["signature"] == "pass"  # the forger's key does sign it...
     assert statuses(doc)["certificate_chain"] == "fail"  # ...but chains to nothing trusted
 
@@ -487,6 +487,63 @@ def test_short_report_data_is_compared_as_a_prefix(tmp_path, capsys, milan):
     assert verify(capsys, *base, "--report-data", nonce.hex())[0] == 0
     assert verify(capsys, *base, "--report-data", (nonce + bytes(32)).hex())[0] == 0
     assert verify(capsys, *base, "--report-data", nonce[:31].hex())[0] == 6
+
+
+def test_report_data_mismatches_say_what_the_guest_put(tmp_path, capsys, milan):
+    import hashlib
+
+    h, paths, _ = milan
+    nonce = bytes(range(1, 33))
+    base = ["--vcek", paths["vcek"], "--trust-root", paths["root"], "--ca", paths["ca"],
+            "--at", AT]
+    cases = [  # (REPORT_DATA in the report, the flag given, the hint)
+        (nonce + b"\x01" * 32, ["--report-data", nonce.hex()],
+         "the first 32 bytes match, the other 32 are not zero"),
+        (nonce + bytes(32), ["--nonce-hex", nonce.hex()],
+         "REPORT_DATA holds the nonce itself, not its SHA-512: give it with --report-data"),
+        (hashlib.sha512(nonce).digest(), ["--report-data", nonce.hex()],
+         "REPORT_DATA is the SHA-512 of the given bytes: give them with --nonce-hex"),
+    ]
+    for index, (data, flag, hint) in enumerate(cases):
+        path = tmp_path / f"r{index}.bin"
+        path.write_bytes(pki.report_for(h, report_data=data))
+        code, out, _ = verify(capsys, path, *base, *flag)
+        assert code == 6 and hint in out, (flag, out)
+        fixed = {"--report-data": ["--nonce-hex", nonce.hex()], "--nonce-hex":
+                 ["--report-data", nonce.hex()]}[flag[0]]
+        if index:  # following the hint verifies
+            assert verify(capsys, path, *base, *fixed)[0] == 0
+
+
+def test_unchecked_measurement_and_unsigned_manifest_are_noted(tmp_path, capsys, milan):
+    h, paths, _ = milan
+    (tmp_path / "r.bin").write_bytes(pki.report_for(h, measurement=b"\x07" * 48,
+                                                    policy=0x30000 | 1 << 16))
+    base = [tmp_path / "r.bin", "--vcek", paths["vcek"], "--trust-root", paths["root"], "--ca",
+            paths["ca"], "--at", AT]
+    code, out, _ = verify(capsys, *base)
+    assert code == 0 and "result: verified" in out
+    assert f"NOTE  measurement              {'07' * 48} not checked: no --measurement or " \
+           "--manifest" in out
+    manifest = tmp_path / "m.json"
+    assert main(["manifest", "--mode", "snp", "--ovmf", str(SAMPLES / "OVMF.amdsev.fd"),
+                 "--vcpus", "2", "--vcpu-type", "EPYC", "-o", str(manifest)]) == 0
+    entry = json.loads(manifest.read_text())["measurements"][0]
+    (tmp_path / "r.bin").write_bytes(pki.report_for(
+        h, measurement=bytes.fromhex(entry["measurement"]), policy=0x30000 | 1 << 16))
+    code, out, _ = verify(capsys, *base, "--manifest", manifest, "--smt", "off")
+    assert code == 6
+    assert "matches manifest entry mode=snp, vcpus=2, vcpu_type=EPYC, vcpu_sig=0x800f12, " \
+           "vmm_type=QEMU, guest_features=0x1, legacy_vm_type=off" in out
+    assert "NOTE  manifest_signature       the manifest is not signed" in out
+    assert "FAIL  policy_smt               SMT allowed is on (expected off)" in out
+
+
+@pytest.mark.parametrize("name", ["vcek_milan.der", "ark_ask_milan.pem"])
+def test_a_certificate_given_as_a_certificate_table_is_named(name, capsys):
+    code, out, err = verify(capsys, REPORTS / "report_milan.hex", "--certs", REPORTS / name)
+    assert code == 4 and out == "" and err.count("\n") == 1
+    assert "is a certificate, not a table: give a VCEK or VLEK with --vcek" in err
 
 
 def test_bad_flags(capsys, milan):

@@ -58,7 +58,19 @@ def test_real_report_wrong_chain_and_wrong_measurement(capsys):
     assert "FAIL  measurement" in out and "result: mismatch" in out
     turin_vcek = ["report", "verify", str(MILAN), "--vcek", str(REPORTS / "vcek_turin.der")]
     assert main(turin_vcek) == 8
-    capsys.readouterr()
+    out, err = capsys.readouterr()
+    # read independently: CHIP_ID at 0x1A0 (SNP ABI, ATTESTATION_REPORT), hwID extension
+    # 1.3.6.1.4.1.3704.1.4 (AMD's VCEK specification), an OCTET STRING of 64 bytes
+    import warnings
+    from cryptography import x509
+    chip = bytes.fromhex(MILAN.read_text().strip())[0x1A0:0x1E0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AMD's serial number 0
+        cert = x509.load_der_x509_certificate((REPORTS / "vcek_turin.der").read_bytes())
+    hwid = cert.extensions.get_extension_for_oid(
+        x509.ObjectIdentifier("1.3.6.1.4.1.3704.1.4")).value.value[-64:]
+    assert f"the VCEK was issued for another chip (hwID {hwid.hex()[:16]}..., the report's " \
+           f"CHIP_ID {chip.hex()[:16]}...)" in err
 
 
 def test_manifest_that_does_and_does_not_contain_the_value(tmp_path, capsys):
@@ -207,7 +219,12 @@ def test_one_bit_flipped_in_each_region(chain, tmp_path, capsys, name, offset, s
         assert code == 4
     else:
         assert code == 8, (name, out, err)
-        assert "FAIL" in out and "result: signature-invalid" in out
+        assert "FAIL" in out and "result: not-authenticated" in out
+        if name == "chip_id":  # the failed signature says why it likely failed
+            assert "the VCEK was issued for another chip (hwID" in out
+        elif name not in ("reported_tcb", "cpuid_fam_id", "cpuid_mod_id", "cpuid_step"):
+            assert "the report or the certificate was altered" in out or \
+                "FAIL  signature " not in out, (name, out)
 
 
 def test_wrong_chain_and_wrong_vcek(chain, tmp_path, capsys):
@@ -251,6 +268,13 @@ def test_every_expectation_passes_and_fails(chain, tmp_path, capsys):
     for flag, value in bad.items():
         assert main(base + [flag, value]) == 6, flag
         assert "FAIL" in capsys.readouterr().out
+    # every expectation wrong at once: the error line names three and counts the rest
+    assert main(base + [x for pair in bad.items() for x in pair]) == 6
+    out, err = capsys.readouterr()
+    failed = [line.split()[1] for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(failed) >= 12 and err.count("\n") == 1
+    assert all(name in err for name in failed[:3]) and failed[3] not in err
+    assert f"and {len(failed) - 3} more (every check is on standard output)" in err
     debug_raw, _ = make_report(chain, 3, seed=4, policy=0x30000 | 1 << 19 | 1 << 20)
     path.write_bytes(debug_raw)
     assert main(base + ["--deny-debug"]) == 6
@@ -261,7 +285,7 @@ def test_every_expectation_passes_and_fails(chain, tmp_path, capsys):
 def test_without_a_vcek_nothing_is_verified(capsys):
     assert main(["report", "verify", str(MILAN), "--measurement", MILAN_MEASUREMENT]) == 8
     out, err = capsys.readouterr()
-    assert "FAIL  endorsement_certificate" in out and "result: signature-invalid" in out
+    assert "FAIL  endorsement_certificate" in out and "result: not-authenticated" in out
     assert "PASS  measurement" in out  # expectations are still reported, but cannot verify
     assert err.count("\n") == 1 and "--vcek" in err
 

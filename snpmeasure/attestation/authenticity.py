@@ -132,8 +132,13 @@ def authenticate(report: AttestationReport, collateral: Collateral) -> Authentic
             break
     if signer is None:
         names = ", ".join(source for _, source in candidates)
+        hints = "; ".join(dict.fromkeys(
+            hint for cert, _ in candidates for hint in [_mismatch_hint(report, cert, kind,
+                                                                       product)] if hint))
         result.add(_bad("signature", "signature_invalid", f"the report's signature does not "
-                        f"verify with the {kind} from {names}"))
+                        f"verify with the {kind} from {names}"
+                        + (f": {hints}" if hints else ": the report or the certificate was "
+                           "altered, or the certificate is for another key")))
         return result
     cert, source = signer
     result.endorsement = cert
@@ -141,6 +146,32 @@ def authenticate(report: AttestationReport, collateral: Collateral) -> Authentic
     _endorsement_checks(report, cert, kind, product, collateral, result)
     _chain(cert, kind, product, collateral, result)
     return result
+
+
+def _mismatch_hint(report: AttestationReport, cert, kind: str, product: str) -> str | None:
+    """Why ``cert`` is likely not the key that signed ``report`` (only said when its signature
+    failed): a VCEK names its chip (hwID) and TCB, and both must be the report's."""
+    ext = amd_extensions(cert)
+    if ext.malformed:
+        return None
+    if ext.product is not None and ext.product != product:
+        return f"the {kind} was issued for {ext.product_name}, the report is from {product}"
+    if kind == VCEK and ext.hwid is not None:
+        chip = report.fields["chip_id"]
+        if any(chip) and chip[:len(ext.hwid)] != ext.hwid:
+            return (f"the VCEK was issued for another chip (hwID {ext.hwid.hex()[:16]}..., "
+                    f"the report's CHIP_ID {chip.hex()[:16]}...)")
+    if kind == VCEK and ext.product in PRODUCTS:
+        try:
+            wanted = tcb_components(report.fields["reported_tcb"], ext.product)
+        except KeyError:
+            return None
+        wrong = [f"{name} {ext.tcb[name]} vs {wanted[name]}" for name in wanted
+                 if name in ext.tcb and ext.tcb[name] != wanted[name]]
+        if wrong:
+            return (f"the VCEK is for another TCB ({', '.join(wrong)} in the report's "
+                    "REPORTED_TCB): get the VCEK of the report's TCB ('snpmeasure kds url')")
+    return None
 
 
 def _endorsement_candidates(report, kind, collateral, result):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..abi.policy import decode_policy
 from ..formats.manifest import manifest_measurements
-from .check import Check, failed, passed
+from .check import NOTE, Check, failed, passed
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Expectations:
     manifest_keys: tuple = ()  # public keys; a manifest must then be signed by one of them
     host_data: bytes | None = None
     report_data: bytes | None = None  # 1 to 64 bytes; the rest of REPORT_DATA must be zero
+    nonce: bytes | None = None  # the nonce report_data is the SHA-512 of (for hints only)
     id_key_digest: bytes | None = None
     author_key_digest: bytes | None = None
     family_id: bytes | None = None
@@ -31,8 +32,32 @@ class Expectations:
     vmpl: int | None = None
 
 
+def _shown(value) -> str:
+    """A value as the command line spells it: on/off for booleans."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def _check(ok: bool, name: str, reason: str, detail: str) -> Check:
     return passed(name, detail) if ok else failed(name, reason, detail)
+
+
+def _report_data_hint(actual: bytes, e: Expectations) -> str:
+    """Why REPORT_DATA may differ from what was given: the guest put the nonce itself, or its
+    SHA-512, or more than the given prefix."""
+    import hashlib
+
+    given = e.report_data
+    if e.nonce and actual[:len(e.nonce)] == e.nonce and not any(actual[len(e.nonce):]):
+        return ("; REPORT_DATA holds the nonce itself, not its SHA-512: give it with "
+                "--report-data")
+    if e.nonce is None and actual == hashlib.sha512(given).digest():
+        return "; REPORT_DATA is the SHA-512 of the given bytes: give them with --nonce-hex"
+    if e.nonce is None and len(given) < 64 and actual[:len(given)] == given:
+        return (f"; the first {len(given)} bytes match, the other {64 - len(given)} are not "
+                "zero")
+    return ""
 
 
 def expectation_checks(result, e: Expectations, product: str | None) -> None:
@@ -59,11 +84,20 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
         if result.matched_manifest_entries:
             first = result.matched_manifest_entries[0]
             detail += " matches manifest entry " + ", ".join(
-                f"{k}={v}" for k, v in first.items() if k != "measurement" and v is not None)
+                f"{k}={_shown(v)}" for k, v in first.items()
+                if k != "measurement" and v is not None)
         elif not ok:
             detail += (" is not an expected value; 'snpmeasure find --report REPORT --ovmf "
                        "FIRMWARE' searches the configurations that give it")
         checks.append(_check(ok, "measurement", "measurement_mismatch", detail))
+        if e.manifest and not e.manifest_keys:
+            checks.append(Check("manifest_signature", NOTE, "the manifest is not signed, so "
+                                "whoever can change the file chooses the values; sign it "
+                                "(manifest --sign) and give --manifest-key"))
+    else:
+        checks.append(Check("measurement", NOTE, f"{measurement.hex()} not checked: no "
+                            "--measurement or --manifest, so the report is authentic but what "
+                            "the guest runs is not known"))
     equal("host_data", e.host_data, f["host_data"])
     if e.report_data is not None:
         size = len(e.report_data)
@@ -71,7 +105,8 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
         ok = actual[:size] == e.report_data and not any(actual[size:])
         shorter = "" if size == 64 else f" (the given {size} bytes, then zeros)"
         checks.append(_check(ok, "report_data", "value_mismatch", f"{actual.hex()}"
-                             + ("" if ok else f" (expected {e.report_data.hex()}{shorter})")))
+                             + ("" if ok else f" (expected {e.report_data.hex()}{shorter}"
+                                f"{_report_data_hint(actual, e)})")))
     equal("id_key_digest", e.id_key_digest, f["id_key_digest"])
     if e.author_key_digest is not None:
         equal("author_key_digest", e.author_key_digest, f["author_key_digest"])
@@ -100,11 +135,15 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
                                ("deny_migrate_ma", "migrate_ma", False),
                                ("require_single_socket", "single_socket", True)):
         if getattr(e, flag):
-            checks.append(_check(bits[name] == wanted, f"policy_{name}", "policy_violation",
-                                 f"{name} is {'on' if bits[name] else 'off'}"))
+            ok = bits[name] == wanted
+            checks.append(_check(ok, f"policy_{name}", "policy_violation",
+                                 f"{name} is {_shown(bits[name])}"
+                                 + ("" if ok else f" (expected {_shown(wanted)})")))
     if e.smt is not None:
-        checks.append(_check(bits["smt"] == e.smt, "policy_smt", "policy_violation",
-                             f"SMT allowed is {'on' if bits['smt'] else 'off'}"))
+        ok = bits["smt"] == e.smt
+        checks.append(_check(ok, "policy_smt", "policy_violation",
+                             f"SMT allowed is {_shown(bits['smt'])}"
+                             + ("" if ok else f" (expected {_shown(e.smt)})")))
     if e.min_abi is not None:
         have = (bits["abi_major"], bits["abi_minor"])
         checks.append(_check(have >= e.min_abi, "policy_abi", "below_minimum",

@@ -11,7 +11,7 @@
 
 The verdict is ``verified`` only when every authenticity check named in
 ``authenticity.REQUIRED`` is present and passed, no check failed, and every expectation passed;
-``signature-invalid`` when the report is not authenticated (whatever the expectations say);
+``not-authenticated`` when the report is not authenticated (whatever the expectations say);
 ``mismatch`` when it is authentic but an expectation failed.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .authenticity import Authentication, Collateral, authenticate
 from .check import AUTHENTICITY, FAIL
 from .expectations import Expectations, expectation_checks
 
-VERIFIED, MISMATCH, SIGNATURE_INVALID = "verified", "mismatch", "signature-invalid"
+VERIFIED, MISMATCH, NOT_AUTHENTICATED = "verified", "mismatch", "not-authenticated"
 
 # The keys of a manifest entry (docs/manifest.schema.json, measurements[]): all that JSON
 # outputs echo of an entry (matched here, signed by publish.idblocks), whatever else a
@@ -55,7 +55,7 @@ class VerifyResult:
     @property
     def status(self) -> str:
         if not self.authentication.authentic:
-            return SIGNATURE_INVALID
+            return NOT_AUTHENTICATED
         if any(c.status == FAIL for c in self.checks):
             return MISMATCH
         return VERIFIED

@@ -9,9 +9,24 @@ from ..errors import ConfigError
 from .values import parse_int
 
 
-def report_data_from(values: dict, required: bool) -> bytes | None:
-    """The 64-byte REPORT_DATA from ``--report-data`` (zero-padded), ``--nonce-hex`` or
-    ``--nonce`` (SHA-512 of the nonce); None when none is given and not ``required``."""
+def nonce_from(values: dict) -> bytes | None:
+    """The raw nonce of ``--nonce-hex`` or ``--nonce`` (for hints), or None."""
+    from ..files import read_file
+
+    if values.get("nonce_hex") is not None:
+        try:
+            return bytes.fromhex(values["nonce_hex"].strip())
+        except ValueError:
+            return None
+    if values.get("nonce") is not None:
+        return read_file(values["nonce"], what="nonce")
+    return None
+
+
+def report_data_from(values: dict, required: bool, pad: bool = True) -> bytes | None:
+    """The 64-byte REPORT_DATA from ``--report-data`` (zero-padded; as given with
+    ``pad=False``), ``--nonce-hex`` or ``--nonce`` (SHA-512 of the nonce); None when none is
+    given and not ``required``."""
     from ..files import read_file
     from ..formats.encoding import nonce_report_data, parse_report_data
 
@@ -26,7 +41,7 @@ def report_data_from(values: dict, required: bool) -> bytes | None:
         return None
     if values.get("report_data") is not None:
         data = parse_report_data(values["report_data"])
-        return data + bytes(64 - len(data))
+        return data + bytes(64 - len(data)) if pad else data
     if values.get("nonce_hex") is not None:
         text = values["nonce_hex"].strip()
         try:

@@ -5,11 +5,11 @@ import json
 
 from ..errors import ConfigError, SignatureError, VerificationError
 from .console import error
-from .evidence import report_data_from
+from .evidence import nonce_from, report_data_from
 from .values import parse_int
 
 EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
-              "signature-invalid": SignatureError.exit_code}
+              "not-authenticated": SignatureError.exit_code}
 
 
 def _product(name: str | None) -> str | None:
@@ -93,7 +93,7 @@ def _manifest_keys(v: dict) -> tuple:
 def run_verify(values: dict) -> int:
     from ..attestation.verify import (Expectations, authenticity_failed, load_collateral,
                                       parse_time, verify_report)
-    from ..formats.encoding import parse_bytes_value, parse_id16, parse_measurement
+    from ..formats.encoding import parse_bytes_value, parse_digest, parse_id16
     from ..formats.keys import key_digest, load_public_key
     from ..formats.report import load_report
     from ..text import printable
@@ -124,12 +124,13 @@ def run_verify(values: dict) -> int:
             raise ConfigError(f"--smt {v['smt']!r} is not on or off")
         smt = v["smt"].lower() == "on"
     expectations = Expectations(
-        measurements=tuple(parse_measurement(m) for m in v["measurement"] or ()),
+        measurements=tuple(parse_digest(m) for m in v["measurement"] or ()),
         manifest=v["manifest"] or None,
         manifest_keys=_manifest_keys(v),
         host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
         else None,
-        report_data=report_data_from(v, required=False),
+        report_data=report_data_from(v, required=False, pad=False),
+        nonce=nonce_from(v),
         id_key_digest=id_digest, author_key_digest=author_digest,
         family_id=parse_id16(v["family_id"], "--family-id") if v["family_id"] else None,
         image_id=parse_id16(v["image_id"], "--image-id") if v["image_id"] else None,
@@ -166,8 +167,11 @@ def run_verify(values: dict) -> int:
 
         failed = authenticity_failed(result) or [c for c in result.checks
                                                  if c.status == "fail"]
-        what = "not authenticated" if result.status == "signature-invalid" else \
+        what = "not authenticated" if result.status == "not-authenticated" else \
             "does not meet the expectations"
         sys.stdout.flush()
-        error(f"{v['file']}: {what}: " + "; ".join(f"{c.name}: {c.detail}" for c in failed[:3]))
+        more = f"; and {len(failed) - 3} more (every check is on standard output)" \
+            if len(failed) > 3 else ""
+        error(f"{v['file']}: {what}: " + "; ".join(f"{c.name}: {c.detail}" for c in failed[:3])
+              + more)
     return code

@@ -148,5 +148,9 @@ def load_host_certificates(path: str | os.PathLike) -> HostCertificates:
         os.stat(path)
     except OSError as exc:
         raise input_error(path, exc) from None
-    return certificates_from_table(read_file(path, MAX_CERT_TABLE, "certificate table"),
-                                   str(path))
+    data = read_file(path, MAX_CERT_TABLE, "certificate table")
+    if data.lstrip().startswith(b"-----BEGIN") or data[:2] == b"\x30\x82":
+        # PEM, or a DER SEQUENCE: a table starts with a GUID, so this is a certificate
+        raise FormatError(path, "certificate table", "is a certificate, not a table: give a "
+                          "VCEK or VLEK with --vcek and intermediates with --ca")
+    return certificates_from_table(data, str(path))

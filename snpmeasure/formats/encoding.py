@@ -21,8 +21,16 @@ def parse_bytes_value(text: str, size: int | tuple, flag: str) -> bytes:
             else base64.b64decode(value, validate=True)
     except (ValueError, binascii.Error):
         raw = None
-    if raw is None or len(raw) not in sizes:
-        raise ConfigError(f"{flag} is not {' or '.join(map(str, sizes))} bytes of hex or base64")
+    wanted = f"{min(sizes)} to {max(sizes)}" if len(sizes) > 2 and \
+        sorted(sizes) == list(range(min(sizes), max(sizes) + 1)) else \
+        " or ".join(map(str, sizes))
+    if raw is None:
+        raise ConfigError(f"{flag} is not hex or base64 (it takes {wanted} bytes)")
+    if len(raw) not in sizes:
+        digits = " or ".join(str(2 * n) for n in sizes) + " digits" if len(sizes) <= 2 \
+            else "two digits a byte"
+        raise ConfigError(f"{flag} is {len(raw)} bytes; it takes {wanted} bytes, as hex "
+                          f"({digits}) or base64")
     return raw
 
 
