@@ -257,7 +257,7 @@ def test_guest_features_in_seves_warns_and_keeps_the_peers_value(capsys):
     plain = capsys.readouterr().out
     assert main(args + ["--guest-features", "0x21"]) == 0
     out, err = capsys.readouterr()
-    assert out == plain and "ignored" in err
+    assert out == plain and "--guest-features does not apply to mode seves" in err
 
 
 def test_shell_completion(tmp_path):
@@ -318,4 +318,15 @@ def test_inapplicable_flags_and_decimal_features_are_named(capsys):
     assert err.count("\n") == 1 and "did you mean 0x21?" in err
     assert main(base + ["--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC",
                         "--guest-features", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    # each warning names the options that were given, and only those
+    assert main(base + ["--mode", "seves", "--vcpus", "1", "--vcpu-type", "EPYC",
+                        "--debug-swap"]) == 0
+    assert capsys.readouterr().err == ("snpmeasure: warning: --debug-swap does not apply to "
+                                       "mode seves, whose VMSAs carry SEV_FEATURES 0\n")
+    assert main(base + ["--mode", "sev", "--secure-tsc", "--vmm-type", "gce"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "snpmeasure: warning: --secure-tsc does not apply to mode sev, which measures no VMSA",
+        "snpmeasure: warning: --vmm-type does not apply to mode sev, which measures no VMSA"]
+    assert main(base + ["--mode", "sev"]) == 0
     assert capsys.readouterr().err == ""

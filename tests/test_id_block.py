@@ -94,6 +94,18 @@ def test_key_digest_of_a_der_and_pem_certificate_is_quiet(tmp_path, capsys):
     assert "holds 2 certificates; one is expected" in capsys.readouterr().err
 
 
+def test_launch_options_with_a_given_measurement_are_refused(tmp_path, capsys):
+    """--measurement is the digest itself: launch options beside it would be silently unused."""
+    base = ["id-block", "--measurement", DIGEST_B64, "--id-key", str(ID_KEY)]
+    assert main(base + ["--vcpus", "4", "--vcpu-type", "EPYC-Genoa", "--no-legacy-vm-type"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "--vcpus, --vcpu-type, --no-legacy-vm-type would not be used" in err
+    # ID block options are not launch options
+    assert main(base + ["--guest-svn", "2", "--no-smt", "--vmm-type", "QEMU"]) == 0
+    capsys.readouterr()
+
+
 def test_id_block_layout_is_byte_exact():
     block = IdBlock(launch_digest=DIGEST, family_id="00112233445566778899aabbccddeeff",
                     image_id="a0b1c2d3-e4f5-0617-2839-4a5b6c7d8e9f", version=1, guest_svn=7,

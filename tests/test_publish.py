@@ -265,6 +265,17 @@ def test_id_blocks_for_every_entry_in_one_run(tmp_path, capsys):
     assert main(["id-block", "--manifest", str(manifest), "--out-dir", str(tmp_path)] + keys
                 + ["--force"]) == 7
     capsys.readouterr()
+    # EC2 and GCE entries get none: those clouds take no ID block
+    clouds = tmp_path / "clouds.json"
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1,2", "--vcpu-type",
+                 "EPYC-Milan", "--vmm-type", "QEMU,ec2,gce", "-o", str(clouds)]) == 0
+    assert main(["id-block", "--manifest", str(clouds), "--out-dir", str(tmp_path / "c")]
+                + keys) == 0
+    err = capsys.readouterr().err
+    assert "4 EC2/GCE entries were left out: those clouds take no ID block" in err
+    index = json.loads((tmp_path / "c" / "index.json").read_text())
+    assert [e["vmm_type"] for e in index["entries"]] == ["QEMU", "QEMU"]
+    assert index["skipped_entries"] == 4
 
 
 # -- Trustee ---------------------------------------------------------------------------------

@@ -13,6 +13,21 @@ def _passphrase(env, file, what):
     return read_passphrase(env, file, what)
 
 
+def _launch_options_given(values: dict) -> list[str]:
+    """The launch options (measure's) given with a value other than their default."""
+    from .options import LAUNCH_OPTIONS
+    from .spec import FLAG, SWITCH
+
+    given = []
+    for opt in LAUNCH_OPTIONS:
+        value = values.get(opt.dest)
+        if opt.dest == "mode" or value is None or value == opt.default \
+                or (opt.kind == FLAG and value is False):
+            continue
+        given.append(opt.negative if opt.kind == SWITCH and value is False else opt.names[0])
+    return given
+
+
 def run_id_block(values: dict) -> None:
     from ..attestation.idblock import sign_id_block
     from ..formats.encoding import parse_digest
@@ -43,6 +58,11 @@ def run_id_block(values: dict) -> None:
         raise ConfigError("give either --measurement or --mode with the measure options "
                           "(or --manifest with --out-dir)")
     if measurement is not None:
+        unused = _launch_options_given(values)
+        if unused:
+            raise ConfigError(f"--measurement is the launch digest itself, so "
+                              f"{', '.join(unused)} would not be used: give --mode with the "
+                              "launch options instead of --measurement")
         digest = parse_digest(measurement)
     else:
         if values["ovmf"] is None:
@@ -150,6 +170,7 @@ def _run_batch(values: dict, id_key, author_key) -> None:
         ("--measurement", "measurement"), ("--mode", "mode"), ("--ovmf", "ovmf"),
         ("--id-block-out", "id_block_out"), ("--id-auth-out", "id_auth_out"),
         ("--output-format", "output_format")) if values.get(dest) is not None]
+    others += [flag for flag in _launch_options_given(values) if flag not in others]
     if others:
         raise ConfigError(f"--manifest excludes {', '.join(others)}")
     check_directory_target(out_dir, values["force"])
@@ -162,9 +183,12 @@ def _run_batch(values: dict, id_key, author_key) -> None:
     files, skipped = batch_files(document, template, id_private, author_private,
                                  os.path.basename(manifest), sha256_hex(data))
     write_directory(out_dir, files, values["force"])
-    if skipped:
-        import warnings
-        warnings.warn(f"{manifest}: {skipped} SEV/SEV-ES entries have no ID block and were "
-                      "left out")
+    import warnings
+    if skipped["sev"]:
+        warnings.warn(f"{manifest}: {skipped['sev']} SEV/SEV-ES entries have no ID block and "
+                      "were left out")
+    if skipped["cloud"]:
+        warnings.warn(f"{manifest}: {skipped['cloud']} EC2/GCE entries were left out: those "
+                      "clouds take no ID block from the image's owner")
     print(f"{(len(files) - 1) // 2} ID blocks in {out_dir} (index: "
           f"{os.path.join(out_dir, 'index.json')})")

@@ -191,9 +191,14 @@ def launch_config(values: dict, **fixed) -> MeasurementConfig:
     if "guest_features" not in fixed:
         features = parse_int("--guest-features", values.get("guest_features"))
         named = named_features(values)
-        if (features is not None or named) and mode.value in ("sev", "seves"):
-            warnings.warn(f"--guest-features is ignored in mode {mode.value} (the SEV-ES "
-                          "VMSA's SEV_FEATURES are 0)")
+        given = [flag for flag, present in (
+            ("--guest-features", features is not None), ("--debug-swap", values.get("debug_swap")),
+            ("--secure-tsc", values.get("secure_tsc"))) if present]
+        if given and mode.value in ("sev", "seves"):
+            why = "which measures no VMSA" if mode.value == "sev" else \
+                "whose VMSAs carry SEV_FEATURES 0"
+            warnings.warn(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply "
+                          f"to mode {mode.value}, {why}")
         fields["guest_features"] = (0x1 if features is None else features) | named
     if "qemu_version" not in fixed:
         fields["qemu_version"] = values.get("qemu_version")
@@ -231,6 +236,9 @@ def warn_inapplicable(values: dict, config: MeasurementConfig, fixed: dict) -> N
     given = [name for name in ("vcpus", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model",
                                "vcpu_stepping") if name not in fixed
              and values.get(name) is not None]
+    if mode.value in ("sev", "snp:ovmf-hash") and "vmm_type" not in fixed \
+            and not profile.is_qemu:  # (QEMU is the default) VMMs differ in VMSAs and metadata
+        given.append("vmm_type")
     if mode.value in ("sev", "snp:ovmf-hash") and given:
         warnings.warn(f"{', '.join('--' + n.replace('_', '-') for n in given)} "
                       f"{'does' if len(given) == 1 else 'do'} not apply to mode {mode.value}, "

@@ -18,18 +18,32 @@ from ..errors import UnsupportedError
 from ..limits import MAX_ID_BLOCK_BATCH
 
 
+# VMMs whose guests take no ID block from the image's owner: EC2 and GCE start SNP guests
+# with their own launch (AWS and Google publish no way to pass ID_BLOCK/ID_AUTH), unlike QEMU's
+# sev-snp-guest id-block= and id-auth= properties.
+NO_ID_BLOCK_VMMS = ("ec2", "gce")
+
+
 def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
                 manifest_name: str = "manifest", manifest_sha256: str | None = None
-                ) -> tuple[list[tuple[str, bytes]], int]:
+                ) -> tuple[list[tuple[str, bytes]], dict]:
     """The files of a batch (``NNNN.id-block.bin``, ``NNNN.id-auth.bin`` per SNP entry, NNNN
     the entry's index in the manifest, and ``index.json``: its schema is
-    docs/schemas/id-block-index.schema.json), and how many entries were left out."""
+    docs/schemas/id-block-index.schema.json), and how many entries were left out, by why:
+    ``sev`` (SEV and SEV-ES have no ID block), ``cloud`` (EC2 and GCE take none)."""
     entries = document["measurements"]
-    snp = [(index, entry) for index, entry in enumerate(entries)
-           if len(bytes.fromhex(entry["measurement"])) == 48]
+    skipped = {"sev": 0, "cloud": 0}
+    snp = []
+    for index, entry in enumerate(entries):
+        if len(bytes.fromhex(entry["measurement"])) != 48:
+            skipped["sev"] += 1
+        elif entry.get("vmm_type") in NO_ID_BLOCK_VMMS:
+            skipped["cloud"] += 1
+        else:
+            snp.append((index, entry))
     if not snp:
-        raise UnsupportedError(f"{manifest_name}: no SEV-SNP entry to sign (ID blocks exist only "
-                               "for SEV-SNP launches)")
+        raise UnsupportedError(f"{manifest_name}: no entry to sign (ID blocks exist only for "
+                               "SEV-SNP launches, and EC2 and GCE take none)")
     if len(snp) > MAX_ID_BLOCK_BATCH:
         raise UnsupportedError(f"{manifest_name}: {len(snp)} entries are over the limit of "
                                f"{MAX_ID_BLOCK_BATCH} ID blocks per run")
@@ -61,7 +75,7 @@ def batch_files(document: dict, template: IdBlock, id_key, author_key=None,
         "entries": index_entries,
     }
     files.append(("index.json", (json.dumps(index, indent=2) + "\n").encode()))
-    return files, len(entries) - len(snp)
+    return files, skipped
 
 
 def sha256_hex(data: bytes) -> str:
