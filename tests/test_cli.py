@@ -277,6 +277,16 @@ def test_shell_completion(tmp_path):
     assert complete("snpmeasure mea", 1) == ["measure"]
     assert "--vcpu-type" in complete("snpmeasure measure --vcpu-t", 2)
     assert complete("snpmeasure report ver", 2) == ["verify"]
+    # values: modes, CPU models (of the model table), VMMs, the a|b|c metavars; in a list, the
+    # item being typed
+    assert complete("snpmeasure measure --mode s", 3) == ["sev", "seves", "snp", "snp:ovmf-hash",
+                                                          "snp:svsm"]
+    assert "EPYC-Genoa-v2" in complete("snpmeasure measure --vcpu-type EPYC-G", 3)
+    assert complete("snpmeasure manifest --vcpu-type EPYC,EPYC-Tu", 3)[0] == "EPYC,EPYC-Turin"
+    assert complete("snpmeasure find --vmm-type QEMU,", 3) == ["QEMU,QEMU", "QEMU,ec2",
+                                                               "QEMU,gce"]
+    assert complete("snpmeasure igvm f --loader m", 4) == ["microsoft"]
+    assert complete("snpmeasure export --format ", 3) == ["rvps", "corim"]
 
 
 def test_vmsa_dir_is_created_when_missing(tmp_path, capsys):

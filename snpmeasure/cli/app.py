@@ -29,9 +29,22 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+def _completer(opt: Opt):
+    """Shell completion of the option's values; in a comma-separated list (manifest and find
+    take lists), of the item being typed."""
+    def complete(incomplete: str) -> list[str]:
+        head, comma, last = incomplete.rpartition(",")
+        prefix = head + comma
+        return [prefix + value for value in opt.choices()
+                if value.lower().startswith(last.lower())]
+    return complete
+
+
 def _parameter(opt: Opt) -> inspect.Parameter:
     """The typer parameter (default and annotation) declaring ``opt``."""
     common = dict(metavar=opt.metavar, help=opt.help or None, hidden=opt.hidden)
+    if opt.kind in (VALUE, MULTI) and (opt.complete is not None or "|" in (opt.metavar or "")):
+        common["autocompletion"] = _completer(opt)
     if opt.kind == ARGUMENT:  # shown as <path> in --help; run() passes the text on
         info = typer.Argument(... if opt.required else None, **common)
         annotation = Path if opt.required else Optional[Path]

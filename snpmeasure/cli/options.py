@@ -15,9 +15,10 @@ DEBUG = Opt("debug", "--debug", kind=FLAG,
 
 # -- the launch inputs of measure, id-block, manifest, explain and find -----------------------
 MODE = Opt("mode", "--mode", metavar="MODE", required=True,
+           complete=".launch.config:MODE_NAMES",
            help="Guest mode: sev, seves, snp, snp:ovmf-hash or snp:svsm.")
 VCPUS = Opt("vcpus", "--vcpus", metavar="N", help="Number of guest vCPUs.")
-VCPU_TYPE = Opt("vcpu_type", "--vcpu-type", metavar="CPUTYPE",
+VCPU_TYPE = Opt("vcpu_type", "--vcpu-type", metavar="CPUTYPE", complete=".launch.cpu:CPU_TYPES",
                 help="QEMU CPU model of the vCPUs (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa-v2, "
                      "EPYC-Turin, ...; any case).")
 VCPU_SIG = Opt("vcpu_sig", "--vcpu-sig", metavar="VALUE",
@@ -27,6 +28,7 @@ VCPU_MODEL = Opt("vcpu_model", "--vcpu-model", metavar="MODEL", help="vCPU model
 VCPU_STEPPING = Opt("vcpu_stepping", "--vcpu-stepping", metavar="STEPPING",
                     help="vCPU stepping.")
 VMM_TYPE = Opt("vmm_type", "--vmm-type", metavar="VMMTYPE", default="QEMU",
+               complete=".launch.profiles:VMM_TYPES",
                help="Host VMM: QEMU, ec2 or gce (any case).")
 OVMF = Opt("ovmf", "--ovmf", metavar="PATH", required=True, help="OVMF firmware image.")
 KERNEL = Opt("kernel", "--kernel", metavar="PATH",

@@ -10,7 +10,7 @@ options and the function that runs it. Two readers use the same declarations:
   returns None for anything else, which then goes through typer.
 
 Values reach the command functions as strings, exactly as given: conversion and checking happen
-in one place (``cli.values``), whichever reader parsed them. This module imports nothing.
+in one place (``cli.values``), whichever reader parsed them. This module imports nothing when it loads.
 """
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ VERSION = "version"    # --version: print the version and exit (eager)
 class Opt:
     """One option or argument: its destination name, spellings, kind, default and help."""
 
-    __slots__ = ("dest", "names", "kind", "default", "metavar", "help", "required", "hidden")
+    __slots__ = ("dest", "names", "kind", "default", "metavar", "help", "required", "hidden",
+                 "complete")
 
     def __init__(self, dest: str, *names: str, kind: str = VALUE, default=None,
                  metavar: str | None = None, help: str = "", required: bool = False,
-                 hidden: bool = False) -> None:
+                 hidden: bool = False, complete: str | tuple | None = None) -> None:
         self.dest = dest
         self.names = names
         self.kind = kind
@@ -38,12 +39,34 @@ class Opt:
         self.help = help
         self.required = required
         self.hidden = hidden
+        # The values a shell completes: a tuple, or "module:name" of a tuple (or a function
+        # returning one) in snpmeasure, read only when completing; None takes a metavar
+        # spelled "a|b|c".
+        self.complete = complete
+
+    def choices(self) -> tuple[str, ...]:
+        """The values a shell completes for this option (empty: none are known)."""
+        if isinstance(self.complete, tuple):
+            return self.complete
+        if isinstance(self.complete, str):
+            import importlib
+
+            module, _, name = self.complete.partition(":")
+            found = getattr(importlib.import_module(module, "snpmeasure"), name)
+            return tuple(found() if callable(found) else found)
+        metavar = self.metavar or ""
+        parts = metavar.split("|")
+        if len(parts) > 1 and all(part and part.replace("-", "").replace(":", "").isalnum()
+                                  for part in parts):
+            return tuple(parts)
+        return ()
 
     def but(self, **changes) -> "Opt":
         """The same option with some attributes changed (another help text, not required)."""
         names = changes.pop("names", self.names)
         values = {name: getattr(self, name)
-                  for name in ("kind", "default", "metavar", "help", "required", "hidden")}
+                  for name in ("kind", "default", "metavar", "help", "required", "hidden",
+                               "complete")}
         values.update(changes)
         return Opt(self.dest, *names, **values)
 

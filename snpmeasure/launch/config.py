@@ -56,6 +56,9 @@ class Mode(str, enum.Enum):
         return self in (Mode.SEV_ES, Mode.SNP, Mode.SNP_SVSM)
 
 
+MODE_NAMES: tuple[str, ...] = tuple(mode.value for mode in Mode)
+
+
 class MeasurementConfig(Record):
     """Everything that determines a launch measurement. Keyword-only, frozen, checked on
     creation (ConfigError).
