@@ -329,6 +329,11 @@ def test_extension_values_must_match(tmp_path, capsys, milan):
         assert code == 8 and reason in {c["reason"] for c in doc["checks"]}, (reason, doc)
     code, doc, _ = verify_json(capsys, tmp_path / "r.bin", *base, "--allow-masked-chip-id")
     assert code == 0
+    # given for a report whose CHIP_ID is not masked, the option is said not to have applied
+    (tmp_path / "u.bin").write_bytes(pki.report_for(h))
+    code, doc, _ = verify_json(capsys, tmp_path / "u.bin", *base, "--allow-masked-chip-id")
+    chip = [c for c in doc["checks"] if c["name"] == "chip_id"]
+    assert code == 0 and "--allow-masked-chip-id did not apply" in chip[0]["detail"]
     genoa_named = pki.endorsement_extensions("Milan", h.tcb, h.chip_id, product_name="Genoa")
     other = pki.hierarchy("Milan", seed=2, vcek_extensions=genoa_named)
     (tmp_path / "o.der").write_bytes(pki.der(other.vcek))

@@ -354,7 +354,9 @@ def _chip_id(report, ext, product, collateral, result) -> None:
                             "so the VCEK's hwID cannot be compared; --allow-masked-chip-id "
                             "accepts that"))
     elif chip[:size] == ext.hwid and not any(chip[size:]):
-        result.add(_ok("chip_id", "the VCEK's hwID equals CHIP_ID"))
+        result.add(_ok("chip_id", "the VCEK's hwID equals CHIP_ID" + (
+            " (CHIP_ID is not masked: --allow-masked-chip-id did not apply)"
+            if collateral.allow_masked_chip_id else "")))
     else:
         result.add(_bad("chip_id", "chip_id_mismatch", "the VCEK was issued for another chip "
                         "(its hwID differs from CHIP_ID)"))

@@ -368,7 +368,9 @@ REPORT_VERIFY = Command(
      Opt("deny_debug", "--deny-debug", kind=FLAG, help="Fail if the policy allows debugging."),
      Opt("deny_migrate_ma", "--deny-migrate-ma", kind=FLAG,
          help="Fail if the policy allows a migration agent."),
-     Opt("smt", "--smt", metavar="on|off", help="Required value of the policy's SMT bit."),
+     Opt("smt", "--smt", metavar="on|off",
+         help="Required value of the guest policy's SMT-allowed bit (16); not the host's SMT "
+              "state (PLATFORM_INFO, which export --smt publishes)."),
      Opt("require_single_socket", "--require-single-socket", kind=FLAG,
          help="Fail unless the policy is single-socket."),
      Opt("min_abi", "--min-abi", metavar="MAJOR.MINOR",
@@ -448,7 +450,9 @@ EXPORT = Command(
      Opt("policy", "--policy", metavar="VALUE",
          help="The guest policy the launches use (rvps: ABI version, single socket, SMT "
               "allowed; corim: POLICY)."),
-     Opt("smt", "--smt", metavar="on|off", help="rvps: the hosts' SMT state (snp_smt_enabled)."),
+     Opt("smt", "--smt", metavar="on|off",
+         help="rvps: whether the hosts run with SMT on (PLATFORM_INFO; snp_smt_enabled); not "
+              "the policy's SMT-allowed bit, which --policy gives."),
      Opt("tsme", "--tsme", metavar="on|off",
          help="rvps: the hosts' TSME state (snp_tsme_enabled)."),
      Opt("vlek", "--vlek", kind=FLAG,
