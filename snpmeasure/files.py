@@ -570,11 +570,16 @@ def _stage(output: _Output, mode: int) -> None:
             except OSError as exc:
                 raise _write_error(directory, exc, "cannot write here") from None
             output.tmp = tmp
+    info = _fill(output)
+    output.ident = (info.st_dev, info.st_ino)
+
+
+def _fill(output: _Output) -> os.stat_result:
+    """Write the data to the open ``output.fd``, sync it and close it; the file's status."""
     try:
         _write_all(output.fd, output.data, output.path)
         os.fsync(output.fd)
-        info = os.fstat(output.fd)
-        output.ident = (info.st_dev, info.st_ino)
+        return os.fstat(output.fd)
     except OSError as exc:
         raise _write_error(output.path, exc) from None
     finally:
@@ -615,15 +620,7 @@ def _create(output: _Output, mode: int) -> bool:
         output.state = "created"
         info = os.fstat(output.fd)
         output.ident = (info.st_dev, info.st_ino)
-    try:
-        _write_all(output.fd, output.data, output.path)
-        os.fsync(output.fd)
-    except OSError as exc:
-        raise _write_error(output.path, exc) from None
-    finally:
-        with _deferred():
-            fd, output.fd = output.fd, None
-            _quietly(os.close, fd)
+    _fill(output)
     _drop_temp(output)
     return True
 
