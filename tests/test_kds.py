@@ -177,8 +177,28 @@ def test_unknown_chips_and_unreachable_servers(kds, tmp_path, capsys):
     assert main(["kds", "fetch", str(MILAN_REPORT), "--product", "Milan", "--cache",
                  str(tmp_path / "d"), "--kds-url", kds.url, "--retries", "1"]) == 3
     out, err = capsys.readouterr()
-    assert out == "" and "after 2 attempts" in err
+    assert out == "" and "connection refused (after 2 attempts)" in err
     assert not (tmp_path / "d" / "vcek").exists()
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://kds.example", "https://kds.example/?a=b",
+                                 "https://kds.example/#x", "http://:80", "https://h:99999",
+                                 "https://kds example"])
+def test_a_malformed_kds_url_is_a_flag_error(url, tmp_path, capsys):
+    for command in (["kds", "url", str(MILAN_REPORT)],
+                    ["kds", "fetch", str(MILAN_REPORT), "--cache", str(tmp_path / "c")]):
+        assert main(command + ["--product", "Milan", "--kds-url", url]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("snpmeasure: error: --kds-url ")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_cache_that_is_a_file_is_refused_before_any_download(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["kds", "fetch", str(MILAN_REPORT), "--product", "Milan", "--cache",
+                 str(tmp_path / "file"), "--kds-url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "--cache" in err and "not a directory" in err
 
 
 def test_fetched_chains_are_verified_before_they_are_cached(kds, tmp_path, capsys):

@@ -497,3 +497,16 @@ def test_corim_min_tcb_follows_each_entrys_product(tmp_path, capsys):
                  "-o", str(tmp_path / "y.corim")]) == 2
     assert "--product Genoa, but the manifest entry 0 runs on EPYC-Milan (Milan)" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("document,shown", [
+    ({}, "manifest_version: missing: not a snpmeasure manifest"),
+    ({"manifest_version": 9}, "manifest_version: 9 is not a version this release reads (1 or 2)"),
+    ({"manifest_version": True}, "manifest_version: true is not a version"),
+])
+def test_a_manifest_of_an_unknown_version_is_named_in_words(document, shown, tmp_path, capsys):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    assert main(["export", "--format", "rvps", "--manifest", str(path)]) == 4
+    out, err = capsys.readouterr()
+    assert out == "" and f"{path}: {shown}" in err and "None" not in err

@@ -313,3 +313,22 @@ def test_bad_flags(capsys):
         assert capsys.readouterr().out == ""
     assert main(["report", "verify", str(MILAN), "--vcek", "/nonexistent.der"]) == 3
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("flag,value,shown", [
+    ("--min-tcb", "bl=-1", "--min-tcb boot_loader -1 is outside 0..255"),
+    ("--min-tcb", "snp=999", "--min-tcb snp 999 is outside 0..255"),
+    ("--min-guest-svn", "-5", "--min-guest-svn -5 is outside 0..0xffffffff"),
+    ("--min-guest-svn", "99999999999", "is outside 0..0xffffffff"),
+    ("--vmpl", "4", "--vmpl 4 is outside 0..3"),
+    ("--min-abi", "1.300", "--min-abi minor 300 is outside 0..255"),
+    ("--min-abi", "-1.0", "is not MAJOR.MINOR"),
+    ("--policy", "0x10000000000000000", "--policy 0x10000000000000000 is outside"),
+])
+def test_expectations_no_report_can_meet_are_flag_errors(flag, value, shown, capsys):
+    """A threshold outside its field's range is a mistake in the command (exit 2), not a
+    report that fails (or, for a negative minimum, passes) the check."""
+    assert main(["report", "verify", str(MILAN), "--vcek", str(REPORTS / "vcek_milan.der"),
+                 f"{flag}={value}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and shown in err and err.count("\n") == 1

@@ -6,7 +6,7 @@ import json
 from ..errors import ConfigError, SignatureError, VerificationError
 from .console import error
 from .evidence import nonce_from, report_data_from
-from .values import parse_int
+from .values import bounded_int
 
 EXIT_CODES = {"verified": 0, "mismatch": VerificationError.exit_code,
               "not-authenticated": SignatureError.exit_code}
@@ -35,10 +35,7 @@ def parse_min_tcb(text: str) -> dict:
         if name not in ("boot_loader", "tee", "snp", "microcode", "fmc"):
             raise ConfigError(f"--min-tcb component {name!r} is not boot_loader, tee, snp, "
                               "microcode or fmc")
-        try:
-            out[name] = int(value, 0)
-        except ValueError:
-            raise ConfigError(f"--min-tcb {name} value {value!r} is not an integer") from None
+        out[name] = bounded_int(f"--min-tcb {name}", value, 0, 255)
     return out
 
 
@@ -113,11 +110,11 @@ def run_verify(values: dict) -> int:
             if v["author_key_digest"] else None)
     abi = None
     if v["min_abi"] is not None:
-        try:
-            major, minor = (int(part) for part in v["min_abi"].split("."))
-        except ValueError:
-            raise ConfigError(f"--min-abi {v['min_abi']!r} is not MAJOR.MINOR") from None
-        abi = (major, minor)
+        parts = v["min_abi"].split(".")
+        if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
+            raise ConfigError(f"--min-abi {v['min_abi']!r} is not MAJOR.MINOR")
+        abi = (bounded_int("--min-abi major", parts[0], 0, 255),
+               bounded_int("--min-abi minor", parts[1], 0, 255))
     smt = None
     if v["smt"] is not None:
         if v["smt"].lower() not in ("on", "off"):
@@ -134,12 +131,12 @@ def run_verify(values: dict) -> int:
         id_key_digest=id_digest, author_key_digest=author_digest,
         family_id=parse_id16(v["family_id"], "--family-id") if v["family_id"] else None,
         image_id=parse_id16(v["image_id"], "--image-id") if v["image_id"] else None,
-        min_guest_svn=parse_int("--min-guest-svn", v["min_guest_svn"]),
+        min_guest_svn=bounded_int("--min-guest-svn", v["min_guest_svn"], 0, 0xFFFFFFFF),
         min_tcb=parse_min_tcb(v["min_tcb"]) if v["min_tcb"] else None,
-        policy=parse_int("--policy", v["policy"]), deny_debug=v["deny_debug"],
+        policy=bounded_int("--policy", v["policy"], 0, 2**64 - 1), deny_debug=v["deny_debug"],
         deny_migrate_ma=v["deny_migrate_ma"], smt=smt,
         require_single_socket=v["require_single_socket"], min_abi=abi,
-        vmpl=parse_int("--vmpl", v["vmpl"]))
+        vmpl=bounded_int("--vmpl", v["vmpl"], 0, 3))
     cache = ()
     if v["cache"] is not None:
         from ..collateral.cache import lookup

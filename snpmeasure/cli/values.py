@@ -33,6 +33,15 @@ def parse_int(flag: str, text: str | None) -> int | None:
             raise ConfigError(f"{flag} {text!r} is not an integer") from None
 
 
+def bounded_int(flag: str, text: str | None, low: int, high: int) -> int | None:
+    """``parse_int`` of a value that must lie in ``low..high`` (None stays None)."""
+    value = parse_int(flag, text)
+    if value is not None and not low <= value <= high:
+        shown = f"{high:#x}" if high > 0xFFFF else str(high)
+        raise ConfigError(f"{flag} {text} is outside {low}..{shown}")
+    return value
+
+
 def _items(flag: str, text: str) -> list[str]:
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item for item in items):

@@ -75,9 +75,10 @@ class HttpClient:
                 wait = _retry_after(exc.headers.get("Retry-After"))
                 reason = f"HTTP {exc.code}"
             except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out, DNS
-                reason = str(getattr(exc, "reason", exc))
+                reason = _network_reason(getattr(exc, "reason", exc), self.timeout)
             if attempt == self.attempts:
-                raise InputError(url, f"{reason} after {attempt} attempts") from None
+                raise InputError(url, f"{reason} (after {attempt} "
+                                      f"{'attempt' if attempt == 1 else 'attempts'})") from None
             wait = min(self.max_delay, delay if wait is None else wait)
             delay = min(self.max_delay, delay * 2)
             if self.progress is not None:
@@ -85,6 +86,28 @@ class HttpClient:
                               f"(attempt {attempt + 1} of {self.attempts})")
             (self.sleep or time.sleep)(wait)
         raise AssertionError("unreachable")
+
+
+def _network_reason(error, timeout: float) -> str:
+    """Why a request failed, in words (not the errno text of the socket layer)."""
+    import socket
+    import ssl
+
+    if isinstance(error, socket.gaierror):
+        return "cannot resolve the host name"
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({error.verify_message})"
+    if isinstance(error, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -11,6 +11,7 @@ import json
 
 from ..errors import FormatError, SignatureError
 from ..files import read_file
+from ..text import printable
 from ..limits import MAX_MANIFEST_FILE
 from .dsse import is_envelope, open_envelope
 
@@ -52,9 +53,14 @@ def check_manifest(document: object, path: str) -> None:
     try:
         if not isinstance(document, dict):
             raise TypeError
-        if document.get("manifest_version") not in MANIFEST_VERSIONS:
-            raise FormatError(path, "manifest_version", f"{document.get('manifest_version')!r} "
-                              f"is not one of {MANIFEST_VERSIONS}")
+        version = document.get("manifest_version")
+        known = " or ".join(map(str, MANIFEST_VERSIONS))
+        if "manifest_version" not in document:
+            raise FormatError(path, "manifest_version", "missing: not a snpmeasure manifest")
+        if type(version) is not int or version not in MANIFEST_VERSIONS:
+            shown = printable(json.dumps(version))[:40]
+            raise FormatError(path, "manifest_version", f"{shown} is not a version this "
+                              f"release reads ({known})")
         entries = document["measurements"]
         if not isinstance(entries, list):
             raise TypeError
