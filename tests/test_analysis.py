@@ -245,6 +245,24 @@ def test_find_reports_no_match(capsys):
     assert "--vcpu-sig" in err and "-cpu host" in err
 
 
+@pytest.mark.parametrize("extra,shown", [
+    (["--measurement", "00" * 32, "--mode", "snp"],
+     "--measurement is a 32-byte digest; mode snp measurements are 48 bytes (SHA-384)"),
+    (["--measurement", "00" * 48, "--mode", "seves"],
+     "--measurement is a 48-byte digest; mode seves measurements are 32 bytes (SHA-256)"),
+    (["--report", str(DATA / "reports" / "report_milan.hex"), "--mode", "sev"],
+     "report_milan.hex: the report's MEASUREMENT is a 48-byte digest; mode sev"),
+    (["--measurement", "00" * 48, "--vcpus", "4", "--max-vcpus", "8"],
+     "give --vcpus (the counts to search) or --max-vcpus (1..N), not both"),
+])
+def test_find_refuses_searches_that_cannot_match(extra, shown, capsys):
+    """A digest of the wrong size for the mode, or two vCPU ranges: refused before searching
+    (they searched thousands of configurations and ended in 'no match')."""
+    assert main(["find", "--ovmf", OVMF] + extra) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and shown in err and err.count("\n") == 1
+
+
 def test_find_with_a_kernel_searches_qemu_only(capsys, bzimage):
     """EC2 and GCE boot no kernel (rule cloud-kernel): with --kernel they are no candidates, so
     no warning invites --no-host-checks to search launches no cloud makes."""

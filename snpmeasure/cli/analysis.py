@@ -224,9 +224,21 @@ def run_find(values: dict) -> None:
         raise ConfigError("give either --measurement or --report")
     observed = parse_measurement(measurement) if measurement is not None \
         else load_report(report).measurement
+    if mode is not None:  # SNP measurements are SHA-384, SEV and SEV-ES ones SHA-256
+        size = 32 if mode.strip().lower() in ("sev", "seves") else 48
+        if len(observed) != size:
+            where = "--measurement" if measurement is not None \
+                else f"{report}: the report's MEASUREMENT"
+            raise ConfigError(f"{where} is a {len(observed)}-byte digest; mode {mode} "
+                              f"measurements are {size} bytes ("
+                              f"{'SHA-256' if size == 32 else 'SHA-384'})")
     max_vcpus = parse_int("--max-vcpus", values["max_vcpus"])
     if not 1 <= max_vcpus <= MAX_VCPUS:
         raise ConfigError(f"--max-vcpus {max_vcpus} is outside 1..{MAX_VCPUS}")
+    from .options import FIND_MAX_VCPUS
+
+    if values["vcpus"] and values["max_vcpus"] != FIND_MAX_VCPUS:
+        raise ConfigError("give --vcpus (the counts to search) or --max-vcpus (1..N), not both")
     base = _list_config(values, mode or ("snp:svsm" if values["svsm"] else "snp"))
     cpus = cpu_choices({"vcpu_type": values["vcpu_type"], "vcpu_sig": values["vcpu_sig"]})
 

@@ -264,6 +264,8 @@ EXPLAIN = Command(
        COMPARE),
     "analysis:run_explain")
 
+FIND_MAX_VCPUS = "256"  # find --max-vcpus when not given (a string, as options arrive)
+
 FIND = Command(
     "find", "Find the configuration(s) of an image that produce an observed measurement.",
     (OVMF,
@@ -274,7 +276,7 @@ FIND = Command(
      MODE.but(required=False, help="Guest mode to search (default: snp for a 48-byte "
                                    "measurement, seves and sev for 32 bytes)."))
     + KERNEL_OPTIONS + (OVMF_HASH,) + SVSM_OPTIONS + HOST_OPTIONS
-    + (Opt("max_vcpus", "--max-vcpus", metavar="N", default="256",
+    + (Opt("max_vcpus", "--max-vcpus", metavar="N", default=FIND_MAX_VCPUS,
            help="Search vCPU counts 1..N."),
        VCPUS_LIST, VCPU_TYPE_LIST, VCPU_SIG_LIST, VMM_LIST, FEATURES_LIST, LEGACY_LIST,
        JSON.but(help="Print the result as JSON.")),
