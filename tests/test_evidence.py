@@ -190,6 +190,14 @@ def test_cli_report_get_errors(root, tmp_path, capsys, monkeypatch):
                  str(tmp_path / "r.bin"), "--certs-out", str(tmp_path / "c.bin")]) == 0
     assert "no certificate table" in capsys.readouterr().err
     assert (tmp_path / "r.bin").exists() and not (tmp_path / "c.bin").exists()
+    # an ordinary directory: an entry made there has no attributes, so it is not configfs-tsm
+    monkeypatch.undo()   # the real filesystem access, no fake
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert main(["report", "get", "--configfs", str(plain), "--nonce-hex", "00"]) == 5
+    out, err = capsys.readouterr()
+    assert out == "" and f"{plain}: not a configfs-tsm report directory" in err
+    assert list(plain.iterdir()) == []   # the entry it made is gone
 
 
 def test_the_default_configfs_path_is_the_kernels():

@@ -123,6 +123,9 @@ def _generation(fs, entry: str) -> int:
 
 
 def _request(fs, entry, report_data, vmpl, attempts) -> Evidence:
+    if not fs.exists(os.path.join(entry, "provider")):  # configfs makes the attributes
+        raise UnsupportedError(f"{os.path.dirname(entry)}: not a configfs-tsm report directory "
+                               "(an entry made in it has no 'provider' attribute)")
     provider = _read_text(fs, os.path.join(entry, "provider"))
     if provider != SEV_PROVIDER:
         raise UnsupportedError(f"{entry}: the TSM provider is {provider!r}, not {SEV_PROVIDER}: "
