@@ -376,11 +376,19 @@ def test_export_refusals(tmp_path, capsys):
         (["--format", "rvps", "--manifest", plain, "--vlek"], 2),
         (["--format", "xml", "--manifest", plain], 2),
         (["--format", "rvps"], 2),
+        # options that would be silently unused, and a policy no guest can have
+        (["--format", "rvps", "--manifest", plain, "--sign-passphrase-file", "/nonexistent"], 2),
+        (["--format", "rvps", "--manifest", plain, "--signer-name", "x"], 2),
+        (["--format", "corim", "--manifest", plain, "--sign-passphrase-env", "X"], 2),
+        (["--format", "corim", "--manifest", plain, "--product", "Milan"], 2),
+        (["--format", "rvps", "--manifest", plain, "--policy", "0"], 2),
+        (["--format", "corim", "--manifest", plain, "--policy", "0x4030000"], 2),
     ]
     for args, code in cases:
         assert main(["export"] + args) == code, args
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1
+        assert code != 2 or "--" in err, err   # the flag is named
 
 
 # -- CoRIM from the command line (the module's own tests: test_corim.py) ---------------------

@@ -324,6 +324,7 @@ def test_bad_flags(capsys):
     ("--min-abi", "1.300", "--min-abi minor 300 is outside 0..255"),
     ("--min-abi", "-1.0", "is not MAJOR.MINOR"),
     ("--policy", "0x10000000000000000", "--policy 0x10000000000000000 is outside"),
+    ("--policy", "0", "--policy 0x0 lacks bit 17, which must be 1"),
 ])
 def test_expectations_no_report_can_meet_are_flag_errors(flag, value, shown, capsys):
     """A threshold outside its field's range is a mistake in the command (exit 2), not a

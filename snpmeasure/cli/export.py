@@ -96,9 +96,22 @@ def run_export(values: dict) -> None:
                      ("--chip-id", values["chip_id"] is not None),
                      ("--csp-id", values["csp_id"] is not None),
                      ("--product", values["product"] is not None)])
+    signing = [("--signer-name", values["signer_name"] != "snpmeasure"),
+               ("--sign-passphrase-env", values["sign_passphrase_env"] is not None),
+               ("--sign-passphrase-file", values["sign_passphrase_file"] is not None)]
+    if fmt == "rvps":
+        inapplicable += signing
     given = [flag for flag, present in inapplicable if present]
     if given:
-        raise ConfigError(f"{', '.join(given)} does not apply to --format {fmt}")
+        raise ConfigError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not "
+                          f"apply to --format {fmt}")
+    unused = [flag for flag, present in signing if present] if values["sign"] is None else []
+    if unused:
+        raise ConfigError(f"{', '.join(unused)} would not be used: "
+                          f"{'it goes' if len(unused) == 1 else 'they go'} with --sign")
+    if fmt == "corim" and values["product"] is not None and not values["min_tcb"]:
+        raise ConfigError("--product would not be used: it names the TCB layout of --min-tcb, "
+                          "which was not given")
     keys = tuple(load_public_key(path, flag="--manifest-key", accept=SIGNING_KEYS)
                  for path in values["manifest_key"] or ())
     documents = [load_manifest(path, keys) for path in values["manifest"]]
@@ -107,6 +120,9 @@ def run_export(values: dict) -> None:
         from .report import parse_min_tcb
         min_tcb = parse_min_tcb(values["min_tcb"])
     policy = parse_int("--policy", values["policy"])
+    if policy is not None:
+        from ..attestation.policy import check_policy
+        check_policy(policy)
     if fmt == "rvps":
         from ..publish.trustee import reference_values, rvps_message
         message = rvps_message(reference_values(

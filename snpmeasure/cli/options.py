@@ -302,7 +302,9 @@ IGVM = Command(
 
 REPORT_SHOW = Command(
     "show", "Print every field of an attestation report, decoded.",
-    (REPORT_FILE, JSON, PRODUCT), "report:run_show")
+    (REPORT_FILE, JSON,
+     PRODUCT.but(help="Product line, for reports that do not name it (version 2); must agree "
+                      "with the report's CPUID fields.")), "report:run_show")
 
 REPORT_VERIFY = Command(
     "verify", "Check a report: its signature and chain to a pinned AMD root, then the expected "

@@ -39,6 +39,14 @@ def parse_min_tcb(text: str) -> dict:
     return out
 
 
+def _exact_policy(text: str | None) -> int | None:
+    """--policy of report verify: a policy a guest can have (bit 17 set, reserved bits 0)."""
+    from ..attestation.policy import check_policy
+
+    policy = bounded_int("--policy", text, 0, 2**64 - 1)
+    return None if policy is None else check_policy(policy)
+
+
 def describe(report, product: str | None = None) -> str:
     """The readable form of ``report.to_json()``: one field per line."""
     data = report.to_json(product)
@@ -133,7 +141,7 @@ def run_verify(values: dict) -> int:
         image_id=parse_id16(v["image_id"], "--image-id") if v["image_id"] else None,
         min_guest_svn=bounded_int("--min-guest-svn", v["min_guest_svn"], 0, 0xFFFFFFFF),
         min_tcb=parse_min_tcb(v["min_tcb"]) if v["min_tcb"] else None,
-        policy=bounded_int("--policy", v["policy"], 0, 2**64 - 1), deny_debug=v["deny_debug"],
+        policy=_exact_policy(v["policy"]), deny_debug=v["deny_debug"],
         deny_migrate_ma=v["deny_migrate_ma"], smt=smt,
         require_single_socket=v["require_single_socket"], min_abi=abi,
         vmpl=bounded_int("--vmpl", v["vmpl"], 0, 3))
