@@ -419,12 +419,19 @@ def test_certificate_tables(tmp_path, capsys, milan):
         + bytes(24) + vcek + b"abcd",
         "zero length": entry(VLEK_GUID, 48, 0) + bytes(24),
         "junk certificate": entry(VCEK_GUID, 48, 4) + bytes(24) + b"junk",
+        "empty file": b"",   # not even the terminator: a host without certificates gives none
     }
     for name, blob in bad.items():
         (tmp_path / "bad.bin").write_bytes(blob)
         code, out, err = verify(capsys, *base, "--certs", tmp_path / "bad.bin")
         assert code == 4, name
         assert out == "" and err.startswith("snpmeasure: error: ") and "bad.bin" in err, name
+    # a well-formed table with no VCEK: the failure names the table that was searched
+    (tmp_path / "none.bin").write_bytes(build_cert_table([(ASK_GUID, pki.der(h.ask))]))
+    code, doc, _ = verify_json(capsys, *base, "--certs", tmp_path / "none.bin")
+    failed = {c["name"]: c["detail"] for c in doc["checks"] if c["status"] == "fail"}
+    assert code == 8 and failed["endorsement_certificate"].startswith(
+        f"none of --certs {tmp_path / 'none.bin'} holds a VCEK")
 
 
 def test_snpguest_directory(tmp_path, capsys, milan):

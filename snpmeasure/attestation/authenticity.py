@@ -62,6 +62,7 @@ class Collateral:
         datetime.timezone.utc))
     product: str | None = None    # --product
     allow_masked_chip_id: bool = False
+    searched: tuple = ()          # where certificates were looked for ("--certs FILE", ...)
 
 
 @dataclass
@@ -195,11 +196,14 @@ def _endorsement_candidates(report, kind, collateral, result):
                             f"the report is signed by a {kind} but " + "; ".join(wrong)
                             + f" (the subject of a {kind} is SEV-{kind})"))
         else:
+            where = (f"none of {', '.join(collateral.searched)} holds a {kind}"
+                     if collateral.searched else f"no {kind} certificate was given")
             result.add(_bad("endorsement_certificate", "missing_endorsement",
-                            f"no {kind} certificate was given: use --vcek, --certs (the host's "
-                            f"certificate table) or --cache (snpmeasure kds fetch)"))
+                            f"{where}: use --vcek, --certs (the host's certificate table) or "
+                            "--cache (snpmeasure kds fetch)"))
         return None
-    result.add(_ok("endorsement_certificate", f"{len(found)} {kind} certificate(s) offered"))
+    result.add(_ok("endorsement_certificate", f"{len(found)} {kind} "
+                   f"{'certificate' if len(found) == 1 else 'certificates'} offered"))
     return found
 
 

@@ -135,7 +135,10 @@ def load_collateral(*, vcek: str | os.PathLike | None = None, ca=(), certs=(), c
                       trust_roots=tuple(roots), crls=tuple(parsed_crls),
                       require_crl=require_crl,
                       at=at or datetime.datetime.now(datetime.timezone.utc),
-                      product=product, allow_masked_chip_id=allow_masked_chip_id)
+                      product=product, allow_masked_chip_id=allow_masked_chip_id,
+                      searched=tuple(f"--ca {path}" for path in ca)
+                      + tuple(f"--certs {path}" for path in certs)
+                      + tuple(source for _, _, source in cache))
 
 
 def authenticity_failed(result: VerifyResult) -> list:

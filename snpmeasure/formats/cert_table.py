@@ -107,6 +107,9 @@ class HostCertificates:
 
 
 def certificates_from_table(blob: bytes, path: str) -> HostCertificates:
+    if not blob:  # a host without certificates supplies no table (report get writes none)
+        raise FormatError(path, "table", "the file is empty: a certificate table holds at least "
+                          "its terminator entry (24 zero bytes)")
     certs, crls = [], []
     for entry in parse_cert_table(blob, path):
         where = f"{path} ({entry.name} entry)"
