@@ -19,6 +19,11 @@ class ConfigError(SnpMeasureError):
     exit_code = 2
 
 
+def shown_path(path: object) -> str:
+    """A path as messages name it: ``-`` (an input read from standard input) in words."""
+    return "standard input" if str(path) == "-" else str(path)
+
+
 class InputError(SnpMeasureError):
     """An input file is missing or cannot be read."""
 
@@ -27,7 +32,7 @@ class InputError(SnpMeasureError):
     def __init__(self, path: object, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{shown_path(path)}: {reason}")
 
 
 def input_error(path: object, exc: OSError) -> InputError:
@@ -52,7 +57,7 @@ class FormatError(SnpMeasureError):
         self.reason = reason
         self.offset = offset
         where = f" at offset {offset:#x}" if offset is not None else ""
-        super().__init__(f"{self.path}: {field}{where}: {reason}")
+        super().__init__(f"{shown_path(path)}: {field}{where}: {reason}")
 
 
 class UnsupportedError(SnpMeasureError):

@@ -26,3 +26,8 @@ def printable(text: object) -> str:
         else:
             out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
     return "".join(out)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 page``, ``2 pages``: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

@@ -98,8 +98,9 @@ def test_the_vlek_report_fails_once_its_vlek_has_expired(capsys):
     code, doc, err = verify_json(capsys, REPORTS / "aws_vlek_report_milan.bin", "--vcek",
                                  REPORTS / "aws_vlek_milan.der", "--at", "2026-06-01")
     assert code == 8
-    assert next(c for c in doc["checks"] if c["name"] == "certificate_validity")["reason"] \
-        == "certificate_not_valid"
+    validity = next(c for c in doc["checks"] if c["name"] == "certificate_validity")
+    assert validity["reason"] == "certificate_not_valid"
+    assert validity["detail"].startswith("the VLEK is no longer valid (expired on ")
     assert "not authenticated" in err and err.count("\n") == 1
 
 

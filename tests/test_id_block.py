@@ -94,6 +94,13 @@ def test_key_digest_of_a_der_and_pem_certificate_is_quiet(tmp_path, capsys):
     assert "holds 2 certificates; one is expected" in capsys.readouterr().err
 
 
+def test_key_digest_of_junk_names_every_kind_it_takes(tmp_path, capsys):
+    (tmp_path / "junk").write_bytes(b"\x30\x03junk")
+    assert main(["key-digest", str(tmp_path / "junk")]) == 4
+    out, err = capsys.readouterr()
+    assert out == "" and "not a PEM or DER key or certificate" in err
+
+
 def test_launch_options_with_a_given_measurement_are_refused(tmp_path, capsys):
     """--measurement is the digest itself: launch options beside it would be silently unused."""
     base = ["id-block", "--measurement", DIGEST_B64, "--id-key", str(ID_KEY)]

@@ -58,3 +58,24 @@ def test_the_pattern_finds_flags_and_skips_prefixes():
     assert FLAG.findall('f"--vcpu-{name}" and a `--no-` form') == []
     assert SINGLE_DASH.findall("with the -passphrase-env or --sign option, -cpu host") == \
         ["-passphrase-env", "-cpu"]
+
+
+def test_help_never_cuts_a_flag_across_lines():
+    """--help wraps between words: a flag (or a hyphenated name) cut at its hyphen cannot be
+    copied from the terminal."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "64"}
+    lines = []
+    invocations = [[c.name] for c in COMMANDS if not c.hidden] + [
+        [group, c.name] for group, (_, commands) in GROUPS.items() for c in commands]
+    for words in invocations:
+        shown = subprocess.run([sys.executable, "-m", "snpmeasure", *words, "--help"],
+                               capture_output=True, text=True, env=env)
+        assert shown.returncode == 0, words
+        lines += [(" ".join(words), line) for line in shown.stdout.splitlines()]
+    assert len(lines) > 300
+    cut = [(words, line) for words, line in lines if re.search(r"\w-$", line.rstrip())]
+    assert not cut, cut

@@ -152,3 +152,15 @@ def test_standard_input_over_its_limit_is_refused(capsys, monkeypatch):
     assert main(["measure", *LAUNCH, "--ovmf", str(OVMF), "--kernel", "-"]) == 4
     out, err = capsys.readouterr()
     assert out == "" and "more than the 1048576-byte limit for standard input" in err
+
+
+@pytest.mark.parametrize("args,data,shown", [
+    (["report", "show", "-"], b"", "standard input: size: the file is empty"),
+    (["inspect", "-"], b"abc\n", "standard input: size: 4 bytes is not a multiple"),
+])
+def test_errors_name_standard_input_in_words(args, data, shown, capsys, monkeypatch):
+    feed(monkeypatch, data)
+    assert main(args) == 4
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"snpmeasure: error: {shown}" + err.split(shown, 1)[1]
+    assert "-:" not in err

@@ -20,7 +20,7 @@ from ..launch.profiles import PROFILES, VmmProfile
 from ..launch.ovmf import BIOS_BLOCK, reset_address_problem, snp_launch_problem
 from ..launch.sections import hash_table_problem, section_page_type, snp_direct_boot_problem
 from ..limits import MAX_INSPECT_HEADERS
-from ..text import printable
+from ..text import counted, printable
 
 # IGVM header fields shown as "0x" hex strings (bit fields, addresses, offsets, type codes:
 # docs/json.md); every other field is a JSON integer (counts, sizes, indices, levels).
@@ -112,7 +112,8 @@ def describe(info: dict) -> str:
     """The readable form of :func:`inspect_firmware`."""
     p = printable  # every value that comes from the file (its name included) is escaped
     lines = [f"firmware      {p(info['path'])}",
-             f"size          {info['size']} bytes ({info['size'] // 4096} pages), sha256 "
+             f"size          {info['size']} bytes "
+             f"({counted(info['size'] // 4096, 'page')}), sha256 "
              f"{info['sha256']}",
              f"loaded at     {info['gpa']}-{int(info['end_gpa'], 16) - 1:#x}",
              f"reset address {info['sev_es_reset_address'] or 'none (no SEV-ES reset block)'}"]

@@ -283,9 +283,11 @@ def _signature_algorithm_problem(cert) -> str | None:
 
 def _validity_problem(cert, at: datetime.datetime) -> str | None:
     if at < cert.not_valid_before_utc:
-        return f"not valid before {_when(cert.not_valid_before_utc)} (checked at {_when(at)})"
+        return (f"not yet valid (valid from {_when(cert.not_valid_before_utc)}; checked at "
+                f"{_when(at)})")
     if at > cert.not_valid_after_utc:
-        return f"expired {_when(cert.not_valid_after_utc)} (checked at {_when(at)})"
+        return (f"no longer valid (expired on {_when(cert.not_valid_after_utc)}; checked at "
+                f"{_when(at)})")
     return None
 
 
@@ -474,7 +476,7 @@ def _revocation(cert, intermediate, anchor, collateral, result) -> None:
             continue
         if crl.next_update_utc is None or at > crl.next_update_utc:
             when = "has no next update" if crl.next_update_utc is None \
-                else f"expired {_when(crl.next_update_utc)}"
+                else f"expired on {_when(crl.next_update_utc)}"
             (stale_optional if optional else problems).append(
                 ("crl_stale", f"the CRL {source} {when} (checked at {_when(at)})"))
             continue

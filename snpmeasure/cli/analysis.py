@@ -108,8 +108,10 @@ def compare_values(values: dict, compare: str) -> dict:
 
     try:
         words = shlex.split(compare)
-    except ValueError as exc:
-        raise ConfigError(f"--compare: {exc}") from None
+    except ValueError as exc:  # shlex: an open quotation, or a trailing backslash
+        why = "a quotation mark is not closed" if "quotation" in str(exc) \
+            else "it ends in a backslash"
+        raise ConfigError(f"--compare {printable(compare)}: {why}") from None
     launch = Command("--compare", "", [opt.but(required=False, default=None)
                                        for opt in EXPLAIN.options if opt.dest in LAUNCH_DESTS],
                      "")

@@ -47,7 +47,8 @@ def _parameter(opt: Opt) -> inspect.Parameter:
         common["autocompletion"] = _completer(opt)
     if opt.kind == ARGUMENT:  # shown as <path> in --help; run() passes the text on
         info = typer.Argument(... if opt.required else None, **common)
-        annotation = Path if opt.required else Optional[Path]
+        kind = str if "|" in (opt.metavar or "") else Path  # a choice, or a file
+        annotation = kind if opt.required else Optional[kind]
     elif opt.kind == VALUE:
         info = typer.Option(... if opt.required else opt.default, *opt.names, **common)
         annotation = str if opt.required or opt.default is not None else Optional[str]
@@ -139,9 +140,34 @@ def _usage_errors() -> tuple:
     return tuple(kinds)
 
 
+def _keep_flags_whole() -> None:
+    """--help wraps lines between words only: the wrapper click uses (typer's own copy, or
+    click's) breaks words at hyphens too, which cut flags such as --vcpu-type in two."""
+    import importlib
+
+    for name in ("typer._click._textwrap", "click._textwrap"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        wrapper = getattr(module, "TextWrapper", None)
+        if wrapper is None or getattr(wrapper, "snpmeasure_whole_flags", False):
+            continue
+
+        class WholeFlags(wrapper):
+            snpmeasure_whole_flags = True
+
+            def __init__(self, *args, **kwargs) -> None:
+                kwargs.setdefault("break_on_hyphens", False)
+                super().__init__(*args, **kwargs)
+
+        module.TextWrapper = WholeFlags
+
+
 def run_typer(args: List[str]) -> int:
     """Run ``args`` through the typer app, turning usage errors into one line and exit 2."""
     command = typer.main.get_command(app)
+    _keep_flags_whole()
     if os.environ.get("_SNPMEASURE_COMPLETE"):  # a completion request from the shell script
         from .completion import enable
         enable()

@@ -184,11 +184,13 @@ def _run_batch(values: dict, id_key, author_key) -> None:
                                  os.path.basename(manifest), sha256_hex(data))
     write_directory(out_dir, files, values["force"])
     import warnings
-    if skipped["sev"]:
-        warnings.warn(f"{manifest}: {skipped['sev']} SEV/SEV-ES entries have no ID block and "
-                      "were left out")
-    if skipped["cloud"]:
-        warnings.warn(f"{manifest}: {skipped['cloud']} EC2/GCE entries were left out: those "
-                      "clouds take no ID block from the image's owner")
-    print(f"{(len(files) - 1) // 2} ID blocks in {out_dir} (index: "
+
+    from ..text import counted
+    for why, kind, reason in (("sev", "SEV/SEV-ES", "SEV and SEV-ES have no ID block"),
+                              ("cloud", "EC2/GCE", "those clouds take no ID block from the "
+                                                   "image's owner")):
+        if skipped[why]:
+            warnings.warn(f"{manifest}: {counted(skipped[why], kind + ' entry', kind + ' entries')}"
+                          f" left out ({reason})")
+    print(f"{counted((len(files) - 1) // 2, 'ID block')} in {out_dir} (index: "
           f"{os.path.join(out_dir, 'index.json')})")

@@ -164,10 +164,10 @@ ID_BLOCK = Command(
        Opt("image_id", "--image-id", metavar="ID",
            help="Image ID: 32 hex digits or a UUID (default zero)."),
        Opt("id_version", "--id-version", metavar="N", default="1",
-           help="ID block version field (1)."),
-       Opt("guest_svn", "--guest-svn", metavar="N", default="0", help="Guest SVN (0)."),
+           help="ID block version field."),
+       Opt("guest_svn", "--guest-svn", metavar="N", default="0", help="Guest SVN."),
        Opt("policy", "--policy", metavar="VALUE", default="0x30000",
-           help="Guest policy as a number (QEMU's default 0x30000); the switches below change "
+           help="Guest policy as a number (the default is QEMU's); the switches below change "
                 "single bits of it."),
        Opt("abi_major", "--abi-major", metavar="N", help="Policy: minimum ABI major version."),
        Opt("abi_minor", "--abi-minor", metavar="N", help="Policy: minimum ABI minor version."),
@@ -285,7 +285,7 @@ FIND = Command(
 INSPECT = Command(
     "inspect", "What a firmware or IGVM file declares: layout, tables, metadata or directives.",
     (Opt("firmware", kind=ARGUMENT, metavar="FIRMWARE", required=True,
-         help="OVMF or SVSM image."),
+         help="OVMF, SVSM or IGVM file."),
      JSON),
     "analysis:run_inspect")
 
@@ -348,7 +348,7 @@ REPORT_VERIFY = Command(
          help="Accept only a manifest signed by this key (public key, private key or "
               "certificate; ECDSA P-256/P-384 or Ed25519). Repeatable: any one suffices."),
      Opt("host_data", "--host-data", metavar="VALUE",
-         help="Expected HOST_DATA (32 bytes, hex/base64)."),
+         help="Expected HOST_DATA (32 bytes, hex or base64)."),
      Opt("report_data", "--report-data", metavar="VALUE",
          help="Expected REPORT_DATA: 1 to 64 bytes, hex or base64; shorter values must be "
               "followed by zeros."),
@@ -357,7 +357,7 @@ REPORT_VERIFY = Command(
               "--nonce-hex' binds it)."),
      Opt("nonce", "--nonce", metavar="FILE", help="As --nonce-hex, the nonce read from FILE."),
      Opt("id_key", "--id-key", metavar="KEY", help="Expected ID key (key or certificate file)."),
-     Opt("author_key", "--author-key", metavar="KEY", help="Expected author key (key file)."),
+     Opt("author_key", "--author-key", metavar="KEY", help="Expected author key (key or certificate file)."),
      Opt("id_key_digest", "--id-key-digest", metavar="VALUE",
          help="Expected ID_KEY_DIGEST (48 bytes)."),
      Opt("author_key_digest", "--author-key-digest", metavar="VALUE",
@@ -365,7 +365,7 @@ REPORT_VERIFY = Command(
      Opt("family_id", "--family-id", metavar="ID", help="Expected family ID (hex or UUID)."),
      Opt("image_id", "--image-id", metavar="ID", help="Expected image ID (hex or UUID)."),
      Opt("min_guest_svn", "--min-guest-svn", metavar="N", help="Minimum guest SVN."),
-     Opt("min_tcb", "--min-tcb", metavar="LIST",
+     Opt("min_tcb", "--min-tcb", metavar="NAME=N,...",
          help="Minimum reported TCB, e.g. bl=3,tee=0,snp=8,ucode=115 (long names boot_loader, "
               "tee, snp, microcode, fmc also accepted)."),
      Opt("policy", "--policy", metavar="VALUE", help="Exact expected guest policy."),

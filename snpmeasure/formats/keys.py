@@ -51,11 +51,12 @@ SIGNING_KEYS = "signing"  # manifest and CoRIM signers: ECDSA P-256 or P-384, or
 
 def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
                      flag: str = "key", accept: str = SEV_KEYS,
-                     passphrase_options: str | None = ""):
+                     passphrase_options: str | None = "", expected: str | None = None):
     """A private key from a PEM or DER file: EC P-384, or with ``accept=SIGNING_KEYS`` also
     P-256 and Ed25519. ``passphrase_options`` names, for messages, the options that give the
     passphrase (such as ``--id-key-passphrase-env or --id-key-passphrase-file``); None asks
-    for a public key instead (load_public_key, for a command without such options)."""
+    for a public key instead (load_public_key, for a command without such options).
+    ``expected`` says, for messages, what the file should have been."""
     serialization, ec = _crypto()
     data = read_file(path)
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data \
@@ -76,7 +77,7 @@ def load_private_key(path: str | os.PathLike, passphrase: bytes | None = None,
         if passphrase is not None:
             raise ConfigError(f"{path}: cannot load the {flag} (wrong passphrase or not a "
                               "private key)") from None
-        raise FormatError(path, flag, "not a PEM or DER private key") from None
+        raise FormatError(path, flag, f"not {expected or 'a PEM or DER private key'}") from None
     except Exception:  # cryptography's UnsupportedAlgorithm and friends
         raise UnsupportedError(f"{path}: the {flag} uses an unsupported algorithm") from None
     _check_key(key, path, flag, accept)
@@ -105,8 +106,8 @@ def load_public_key(path: str | os.PathLike, passphrase: bytes | None = None, fl
                 try:
                     key = _certificate_key(data, path)
                 except FormatError:  # not a certificate either: a DER private key, or nothing
-                    return _public_half(path, passphrase, flag, accept,
-                                        passphrase_options)
+                    return _public_half(path, passphrase, flag, accept, passphrase_options,
+                                        expected="a PEM or DER key or certificate")
     except SnpMeasureError:
         raise
     except ValueError:
@@ -129,10 +130,10 @@ def _certificate_key(data: bytes, path):
     return certs[0].public_key()
 
 
-def _public_half(path, passphrase, flag, accept, passphrase_options):
+def _public_half(path, passphrase, flag, accept, passphrase_options, expected=None):
     """load_public_key of a private key file."""
-    return load_private_key(path, passphrase, flag, accept,
-                            passphrase_options or None).public_key()
+    return load_private_key(path, passphrase, flag, accept, passphrase_options or None,
+                            expected=expected).public_key()
 
 
 def describe_key(key) -> str:

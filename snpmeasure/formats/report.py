@@ -131,6 +131,9 @@ def decode_report_bytes(data: bytes, path: str) -> bytes:
     if len(data) == L.REPORT_SIZE:
         return data
     text = b"".join(data.split())
+    if not text:
+        raise FormatError(path, "size", "the file is empty" if not data
+                          else "the file holds only white space")
     candidates = []
     try:
         candidates.append(bytes.fromhex(text.decode("ascii")))
@@ -143,7 +146,7 @@ def decode_report_bytes(data: bytes, path: str) -> bytes:
     for raw in candidates:
         if len(raw) == L.REPORT_SIZE:
             return raw
-    sizes = ", ".join(str(len(raw)) for raw in candidates)
+    sizes = " or ".join(dict.fromkeys(str(len(raw)) for raw in candidates))
     raise FormatError(path, "size", f"{len(data)} bytes is neither a {L.REPORT_SIZE}-byte report "
                       "nor its hex or base64 form" + (f" (decodes to {sizes} bytes)" if sizes
                                                       else ""))
