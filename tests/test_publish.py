@@ -518,3 +518,20 @@ def test_a_manifest_of_an_unknown_version_is_named_in_words(document, shown, tmp
     assert main(["export", "--format", "rvps", "--manifest", str(path)]) == 4
     out, err = capsys.readouterr()
     assert out == "" and f"{path}: {shown}" in err and "None" not in err
+
+
+def test_rvps_says_which_entries_it_leaves_out(tmp_path, capsys):
+    """Trustee's SNP reference values hold SNP measurements: SEV-ES entries are left out, with a
+    warning that counts them (as the CoRIM export does)."""
+    mixed = tmp_path / "mixed.json"
+    assert main(["manifest", "--mode", "seves", "--ovmf", OVMF, "--vcpus", "1,2", "--vcpu-type",
+                 "EPYC", "-o", str(tmp_path / "es.json")]) == 0
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
+                 "EPYC", "-o", str(mixed)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--format", "rvps", "--manifest", str(tmp_path / "es.json"),
+                 "--manifest", str(mixed)]) == 0
+    out, err = capsys.readouterr()
+    payload = json.loads(base64.b64decode(json.loads(out)["payload"]))
+    assert len(payload["snp_launch_measurement"]) == 1
+    assert "skipped 2 SEV/SEV-ES measurements" in err

@@ -26,6 +26,7 @@ from ..errors import (ConfigError, FormatError, SnpMeasureWarning, UnsupportedEr
                       VerificationError)
 from ..formats.signing import cose_algorithm, is_ecdsa, key_id, sign_raw, verify_signature
 from ..limits import MAX_CORIM
+from ..text import counted
 
 # draft-deeglaze-amd-sev-snp-corim-profile-02, "AMD SEV-SNP CoRIM Profile" (the text; its
 # example spells it with a slash, and the editor's copy moved to 2025; Veraison uses this one).
@@ -271,8 +272,8 @@ def build_corim(manifests: list[dict], *, corim_id: str | None = None,
         comids.append(_dumps({1: {0: tag_id}, 4: triples}))
     if skipped:
         warnings.warn(SnpMeasureWarning(
-            f"skipped {skipped} SEV/SEV-ES measurement(s): the AMD SEV-SNP CoRIM profile has no "
-            "SEV or SEV-ES launch measurement"), stacklevel=2)
+            f"skipped {counted(skipped, 'SEV/SEV-ES measurement')}: the AMD SEV-SNP CoRIM "
+            "profile has no SEV or SEV-ES launch measurement"), stacklevel=2)
     if corim_id is None:
         corim_id = _uuid_text(b"snpmeasure CoRIM id", _dumps([PROFILE, comids]))
     corim = _dumps(cbor2.CBORTag(TAG_UNSIGNED_CORIM, {

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 
 from ..abi.policy import decode_policy
-from ..errors import ConfigError
+from ..errors import ConfigError, SnpMeasureWarning
+from ..text import counted
 
 MESSAGE_VERSION = "0.1.0"
 MEASUREMENT_ENCODINGS = ("hex", "base64")  # Trustee v0.18.0+ / v0.10 to v0.17
@@ -43,17 +45,23 @@ def reference_values(documents: list[dict], *, measurement_encoding: str = "hex"
     if measurement_encoding not in MEASUREMENT_ENCODINGS:
         raise ConfigError(f"--measurement-encoding {measurement_encoding!r} is not hex or base64")
     measurements: list[str] = []
+    skipped = 0
     for document in documents:
         for entry in document["measurements"]:
             raw = bytes.fromhex(entry["measurement"])
             if len(raw) != 48:
-                continue  # SEV/SEV-ES: Trustee's SNP policy has no use for them
+                skipped += 1  # SEV/SEV-ES: Trustee's SNP policy has no use for them
+                continue
             text = raw.hex() if measurement_encoding == "hex" else base64.b64encode(raw).decode()
             if text not in measurements:
                 measurements.append(text)
     if not measurements:
         raise ConfigError("the manifests hold no SEV-SNP measurement (Trustee's reference "
                           "values are for SNP reports)")
+    if skipped:
+        warnings.warn(SnpMeasureWarning(
+            f"skipped {counted(skipped, 'SEV/SEV-ES measurement')}: Trustee's SNP reference "
+            "values hold SEV-SNP launch measurements only"), stacklevel=2)
     values: dict = {"snp_launch_measurement": measurements}
     for component, minimum in (min_tcb or {}).items():
         if component not in TCB_NAMES:
