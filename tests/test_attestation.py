@@ -550,6 +550,16 @@ def test_unchecked_measurement_and_unsigned_manifest_are_noted(tmp_path, capsys,
            "vmm_type=QEMU, guest_features=0x1, legacy_vm_type=off" in out
     assert "NOTE  manifest_signature       the manifest is not signed" in out
     assert "FAIL  policy_smt               SMT allowed is on (expected off)" in out
+    # configurations the measurement cannot tell apart (EPYC and EPYC-v1 share a signature):
+    # the first is named and the others counted, not hidden
+    assert main(["manifest", "--mode", "snp", "--ovmf", str(SAMPLES / "OVMF.amdsev.fd"),
+                 "--vcpus", "2", "--vcpu-type", "EPYC,EPYC-v1", "-o", str(manifest),
+                 "--force"]) == 0
+    code, out, _ = verify(capsys, *base, "--manifest", manifest)
+    assert code == 0 and "vcpu_type=EPYC, " in out
+    assert "and 1 other entry with the same value (--json lists them all)" in out
+    code, doc, _ = verify_json(capsys, *base, "--manifest", manifest)
+    assert [e["vcpu_type"] for e in doc["matched_manifest_entries"]] == ["EPYC", "EPYC-v1"]
 
 
 @pytest.mark.parametrize("name", ["vcek_milan.der", "ark_ask_milan.pem"])

@@ -82,10 +82,13 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
         ok = measurement in expected or bool(result.matched_manifest_entries)
         detail = measurement.hex()
         if result.matched_manifest_entries:
-            first = result.matched_manifest_entries[0]
+            first, *others = result.matched_manifest_entries
             detail += " matches manifest entry " + ", ".join(
                 f"{k}={_shown(v)}" for k, v in first.items()
                 if k != "measurement" and v is not None)
+            if others:  # configurations that differ only where the measurement cannot tell
+                detail += (f" and {len(others)} other {'entry' if len(others) == 1 else 'entries'}"
+                           " with the same value (--json lists them all)")
         elif not ok:
             detail += (" is not an expected value; 'snpmeasure find --report REPORT --ovmf "
                        "FIRMWARE' searches the configurations that give it")
