@@ -155,12 +155,33 @@ def test_report_verify_trusts_a_manifest_only_through_its_key(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["matched_manifest_entries"][0]["vcpus"] == 4
     # a signed manifest without a key, with the wrong key; an unsigned one with a key
+    # (the checks are printed, as for every verdict, with the manifest's as an authenticity
+    # failure: exit 8)
     for extra in ([], ["--manifest-key", paths["ed25519"][1]]):
         assert main(base + ["--manifest", signed] + extra) == 8
         out, err = capsys.readouterr()
-        assert out == "" and err.count("\n") == 1 and "--manifest-key" in err
-    assert main(base + ["--manifest", plain, "--manifest-key", paths["p384"][1]]) == 8
-    assert "not signed" in capsys.readouterr().err
+        assert "FAIL  manifest_signature" in out and "result: not-authenticated" in out
+        assert err.count("\n") == 1 and "--manifest-key" in err
+        assert "not authenticated: manifest_signature: " in err
+    assert main(base + ["--manifest", plain, "--manifest-key", paths["p384"][1], "--json"]) == 8
+    result = json.loads(capsys.readouterr().out)
+    assert result["result"] == "not-authenticated"
+    failures = {c["name"]: c for c in result["checks"] if c["status"] == "fail"}
+    assert set(failures) == {"manifest_signature", "measurement"}  # the manifest was not read
+    failed = failures["manifest_signature"]
+    assert failed["kind"] == "authenticity"
+    assert failed["reason"] == "manifest_not_trusted" and "not signed" in failed["detail"]
+    # several manifests: the measurement may be an entry of any; a signed one must verify
+    other = tmp_path / "other.json"
+    other.write_text(plain_text := open(plain).read().replace(
+        json.loads(open(plain).read())["measurements"][0]["measurement"], "ab" * 48))
+    assert plain_text != open(plain).read()
+    for order in ([str(other), plain], [plain, str(other)]):
+        assert main(base + [a for path in order for a in ("--manifest", path)]) == 0
+        assert "matches manifest entry" in capsys.readouterr().out
+    assert main(base + ["--manifest", str(other), "--manifest", signed]) == 8
+    out = capsys.readouterr().out
+    assert "FAIL  manifest_signature" in out and "not read: see manifest_signature" in out
     # a tampered payload: one measurement digit changed, the signature kept
     envelope = json.loads(open(signed).read())
     statement = base64.b64decode(envelope["payload"])
@@ -535,3 +556,12 @@ def test_rvps_says_which_entries_it_leaves_out(tmp_path, capsys):
     payload = json.loads(base64.b64decode(json.loads(out)["payload"]))
     assert len(payload["snp_launch_measurement"]) == 1
     assert "skipped 2 SEV/SEV-ES measurements" in err
+
+
+def test_an_id_block_batch_takes_one_manifest(tmp_path, capsys):
+    _, plain, _, _ = _report_and_manifest(tmp_path)
+    assert main(["id-block", "--manifest", plain, "--manifest", plain, "--out-dir",
+                 str(tmp_path / "ids"), "--id-key", str(DATA / "keys" / "id_key_test.pem")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "--manifest given 2 times: a batch signs one manifest" in err
+    assert not (tmp_path / "ids").exists()

@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..abi.policy import decode_policy
+from ..errors import SignatureError
 from ..formats.manifest import manifest_measurements
-from .check import NOTE, Check, failed, passed
+from .check import AUTHENTICITY, NOTE, Check, failed, passed
 
 
 @dataclass(frozen=True)
 class Expectations:
     measurements: tuple[bytes, ...] = ()
-    manifest: str | None = None
-    manifest_keys: tuple = ()  # public keys; a manifest must then be signed by one of them
+    manifests: tuple[str, ...] = ()  # the measurement must be an entry of one of them
+    manifest_keys: tuple = ()  # public keys; each manifest must then be signed by one of them
     host_data: bytes | None = None
     report_data: bytes | None = None  # 1 to 64 bytes; the rest of REPORT_DATA must be zero
     nonce: bytes | None = None  # the nonce report_data is the SHA-512 of (for hints only)
@@ -73,12 +74,19 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
                              + ("" if ok else f" (expected {expected.hex()})")))
 
     measurement = f["measurement"]
-    if e.measurements or e.manifest:
+    if e.measurements or e.manifests:
         expected = set(e.measurements)
-        if e.manifest:
-            for entry in manifest_measurements(e.manifest, e.manifest_keys):
-                if bytes.fromhex(entry["measurement"]) == measurement:
-                    result.matched_manifest_entries.append(entry)
+        unread = []
+        for path in e.manifests:
+            try:
+                entries = manifest_measurements(path, e.manifest_keys)
+            except SignatureError as exc:  # the verdict is then not-authenticated (exit 8)
+                checks.append(failed("manifest_signature", "manifest_not_trusted", str(exc),
+                                     AUTHENTICITY))
+                unread.append(path)
+                continue
+            result.matched_manifest_entries += [
+                entry for entry in entries if bytes.fromhex(entry["measurement"]) == measurement]
         ok = measurement in expected or bool(result.matched_manifest_entries)
         detail = measurement.hex()
         if result.matched_manifest_entries:
@@ -89,11 +97,14 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
             if others:  # configurations that differ only where the measurement cannot tell
                 detail += (f" and {len(others)} other {'entry' if len(others) == 1 else 'entries'}"
                            " with the same value (--json lists them all)")
+        elif not ok and unread:
+            detail += (f" is not an expected value ({', '.join(unread)} not read: "
+                       "see manifest_signature)")
         elif not ok:
             detail += (" is not an expected value; 'snpmeasure find --report REPORT --ovmf "
                        "FIRMWARE' searches the configurations that give it")
         checks.append(_check(ok, "measurement", "measurement_mismatch", detail))
-        if e.manifest and not e.manifest_keys:
+        if e.manifests and not e.manifest_keys and not unread:
             checks.append(Check("manifest_signature", NOTE, "the manifest is not signed, so "
                                 "whoever can change the file chooses the values; sign it "
                                 "(manifest --sign) and give --manifest-key"))

@@ -54,7 +54,8 @@ class VerifyResult:
 
     @property
     def status(self) -> str:
-        if not self.authentication.authentic:
+        if not self.authentication.authentic or any(
+                c.kind == AUTHENTICITY and c.status == FAIL for c in self.checks):
             return NOT_AUTHENTICATED
         if any(c.status == FAIL for c in self.checks):
             return MISMATCH

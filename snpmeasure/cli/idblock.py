@@ -163,9 +163,14 @@ def _run_batch(values: dict, id_key, author_key) -> None:
     from ..formats.manifest import parse_manifest, read_manifest_bytes
     from ..publish.idblocks import batch_files, sha256_hex
 
-    manifest, out_dir = values["manifest"], values["out_dir"]
-    if manifest is None or out_dir is None:
+    manifests, out_dir = values["manifest"] or [], values["out_dir"]
+    if not manifests or out_dir is None:
         raise ConfigError("--manifest and --out-dir go together")
+    if len(manifests) > 1:
+        raise ConfigError(f"--manifest given {len(manifests)} times: a batch signs one manifest "
+                          "(its index.json names it); run once per manifest, each with its own "
+                          "--out-dir")
+    manifest = manifests[0]
     others = [flag for flag, dest in (
         ("--measurement", "measurement"), ("--mode", "mode"), ("--ovmf", "ovmf"),
         ("--id-block-out", "id_block_out"), ("--id-auth-out", "id_auth_out"),

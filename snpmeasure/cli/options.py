@@ -192,8 +192,9 @@ ID_BLOCK = Command(
        Opt("id_auth_out", "--id-auth-out", metavar="PATH",
            help="Also write the 4096-byte ID_AUTH here."),
        FORCE,
-       Opt("manifest", "--manifest", metavar="FILE",
-           help="Sign one ID block per SEV-SNP entry of this manifest (with --out-dir)."),
+       Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
+           help="Sign one ID block per SEV-SNP entry of this manifest (with --out-dir; one "
+                "manifest per batch)."),
        Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
            help="The key a signed --manifest must be signed by (repeatable)."),
        Opt("out_dir", "--out-dir", metavar="DIR",
@@ -341,9 +342,9 @@ REPORT_VERIFY = Command(
               "cannot then be compared with."),
      Opt("measurement", "--measurement", kind=MULTI, metavar="VALUE",
          help="An expected measurement (hex or base64); repeat for several."),
-     Opt("manifest", "--manifest", metavar="FILE",
+     Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
          help="A manifest from 'snpmeasure manifest' (plain or signed): the measurement must "
-              "be one of its entries."),
+              "be one of its entries. Repeatable: an entry of any of them."),
      Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
          help="Accept only a manifest signed by this key (public key, private key or "
               "certificate; ECDSA P-256/P-384 or Ed25519). Repeatable: any one suffices."),

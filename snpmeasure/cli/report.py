@@ -130,7 +130,7 @@ def run_verify(values: dict) -> int:
         smt = v["smt"].lower() == "on"
     expectations = Expectations(
         measurements=tuple(parse_digest(m) for m in v["measurement"] or ()),
-        manifest=v["manifest"] or None,
+        manifests=tuple(v["manifest"] or ()),
         manifest_keys=_manifest_keys(v),
         host_data=parse_bytes_value(v["host_data"], 32, "--host-data") if v["host_data"]
         else None,
