@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from schema_check import check
 
 from snpmeasure.cli.main import main
+from snpmeasure.errors import ConfigError
 from snpmeasure.formats.dsse import pae
 
 OVMF = str(SAMPLES / "OVMF.amdsev.fd")
@@ -445,10 +446,11 @@ def test_export_corim_command(tmp_path, capsys):
     # Milan's TCB_VERSION (the manifest's CPU is EPYC-Milan): bl, tee, 4 reserved, snp, ucode
     expected_tcb = int.from_bytes(bytes([3, 1, 0, 0, 0, 0, 22, 213]), "little")
     assert by_key[647] == {1: cbor2.CBORTag(553, expected_tcb)}
-    # --product for a manifest whose CPU is Milan: refused, the entry names its own product
+    # --product for a manifest whose entries all name their CPU: it would not be used
     assert main(["export", "--format", "corim", "--manifest", plain, "--min-tcb", "bl=3",
                  "--product", "Turin", "-o", str(tmp_path / "t.corim")]) == 2
-    assert "--product Turin, but the manifest entry 0 runs on" in capsys.readouterr().err
+    assert "--product Turin would not be used: every entry names its CPU" in \
+        capsys.readouterr().err
     # signed: a COSE_Sign1 around the same CoRIM
     assert main(["export", "--format", "corim", "--manifest", plain, "--sign",
                  paths["ed25519"][0], "--signer-name", "ACME CI", "-o",
@@ -520,12 +522,28 @@ def test_corim_min_tcb_follows_each_entrys_product(tmp_path, capsys):
     turin = int.from_bytes(bytes([2, 3, 0, 0, 0, 0, 0, 0]), "little")
     assert set(_claims_by_measurement(tmp_path / "e.corim").values()) == \
         {cbor2.CBORTag(553, turin)}
-    # an EC2 entry and a Milan entry together: --product must agree with the named product
+    # EC2 entries beside Milan and Genoa ones (the README's manifest): --product gives the EC2
+    # entries their layout, the others keep their own
     assert main(["export", "--format", "corim", "--manifest", str(manifest), "--manifest",
-                 str(ec2), "--min-tcb", "bl=3", "--product", "Genoa",
-                 "-o", str(tmp_path / "y.corim")]) == 2
-    assert "--product Genoa, but the manifest entry 0 runs on EPYC-Milan (Milan)" in \
-        capsys.readouterr().err
+                 str(ec2), "--min-tcb", "bl=3,tee=1,snp=22,ucode=213", "--product", "Turin",
+                 "-o", str(tmp_path / "y.corim")]) == 0
+    mixed = _claims_by_measurement(tmp_path / "y.corim")
+    for entry in json.loads(manifest.read_text())["measurements"]:
+        name = product[(entry["vcpu_type"], entry["vmm_type"])]
+        assert mixed[entry["measurement"]] == cbor2.CBORTag(
+            553, int.from_bytes(layouts[name], "little"))
+    for entry in json.loads(ec2.read_text())["measurements"]:
+        assert mixed[entry["measurement"]] == cbor2.CBORTag(
+            553, int.from_bytes(layouts["Turin"], "little"))
+    # one measurement on two products whose layouts differ cannot hold one minimum
+    from snpmeasure.cli.export import _tcb_versions
+    same = {"measurement": "ab" * 48, "vmm_type": "QEMU"}
+    document = {"measurements": [{**same, "vcpu_type": "EPYC-Milan"},
+                                 {**same, "vcpu_type": "EPYC-Turin"}]}
+    with pytest.raises(ConfigError, match="whose TCB_VERSION layouts differ"):
+        _tcb_versions({"boot_loader": 3}, None, [document])
+    document["measurements"][1]["vcpu_type"] = "EPYC-Genoa"   # Milan's and Genoa's agree
+    assert len(_tcb_versions({"boot_loader": 3}, None, [document])) == 1
 
 
 @pytest.mark.parametrize("document,shown", [

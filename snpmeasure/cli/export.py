@@ -35,9 +35,9 @@ def _entry_product(entry: dict) -> str | None:
 
 def _tcb_versions(components: dict, product: str | None, documents: list[dict]) -> dict:
     """The REPORTED_TCB minimum of --min-tcb (one TCB_VERSION) for each SNP measurement, in
-    the layout of the product its entries' CPUs name; --product for entries that name none (and
-    it must agree with those that do). A measurement whose entries name two products is
-    refused: one claim has one layout."""
+    the layout of the product its entries' CPUs name; --product for entries that name none
+    (EC2's). A measurement whose entries need two different TCB_VERSION values is refused:
+    one claim holds one value."""
     from ..abi.products import canonical_product, tcb_value
 
     if product is not None and canonical_product(product) is None:
@@ -45,17 +45,15 @@ def _tcb_versions(components: dict, product: str | None, documents: list[dict]) 
     fallback = canonical_product(product) if product is not None else None
     products: dict[str, set] = {}
     for document in documents:
-        for number, entry in enumerate(document["measurements"]):
+        for entry in document["measurements"]:
             if len(entry["measurement"]) != 96:  # SEV and SEV-ES: not in a CoRIM
                 continue
-            named = _entry_product(entry)
-            if named is not None and fallback is not None and named != fallback:
-                raise ConfigError(
-                    f"--product {fallback}, but the manifest entry {number} runs on "
-                    f"{entry.get('vcpu_type') or entry.get('vcpu_sig')} ({named}); leave out "
-                    "--product (entries with a CPU use their own product's TCB layout) or "
-                    "export each product's entries separately")
-            products.setdefault(entry["measurement"], set()).add(named or fallback)
+            products.setdefault(entry["measurement"], set()).add(
+                _entry_product(entry) or fallback)
+    if fallback is not None and all(None not in names and fallback not in names
+                                    for names in products.values()):
+        raise ConfigError(f"--product {fallback} would not be used: every entry names its CPU, "
+                          "whose product's TCB layout it follows")
     values = {}
     for measurement, names in products.items():
         if None in names:
@@ -63,16 +61,19 @@ def _tcb_versions(components: dict, product: str | None, documents: list[dict]) 
                               f"layout it follows: measurement {measurement[:16]}... has "
                               "entries without a CPU (EC2, for instance): give --product "
                               "Milan, Genoa or Turin for them")
-        if len(names) > 1:
+        encoded = {}
+        for name in sorted(names):
+            try:
+                encoded[name] = tcb_value(components, name)
+            except KeyError as exc:
+                raise ConfigError(f"--min-tcb {exc.args[0]} is not a TCB component of "
+                                  f"{name}") from None
+        if len(set(encoded.values())) > 1:
             raise ConfigError(f"measurement {measurement[:16]}... is the value of launches on "
-                              f"{' and '.join(sorted(names))}, whose TCB layouts differ: export "
-                              "each product's entries separately")
-        (name,) = names
-        try:
-            values[bytes.fromhex(measurement)] = tcb_value(components, name)
-        except KeyError as exc:
-            raise ConfigError(f"--min-tcb {exc.args[0]} is not a TCB component of {name}") \
-                from None
+                              f"{' and '.join(encoded)}, whose TCB_VERSION layouts differ, so "
+                              "one minimum cannot describe both: build a manifest per product "
+                              "(manifest --vcpu-type of one product) and export each")
+        values[bytes.fromhex(measurement)] = next(iter(encoded.values()))
     return values
 
 
