@@ -104,6 +104,14 @@ def test_manifest_every_cpu_type_is_every_one_that_applies(capsys, qemu):
     assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
                  "EPYC-Rome", "--vmm-type", "gce"]) == 5
     assert "gce-vmsa-gpa" in capsys.readouterr().err
+    # ... but crossed with several VMM types it is left out for GCE only, with a warning
+    assert main(["manifest", "--mode", "snp", "--ovmf", OVMF, "--vcpus", "1", "--vcpu-type",
+                 "EPYC-Milan,EPYC-Turin", "--vmm-type", "QEMU,gce"]) == 0
+    out, err = capsys.readouterr()
+    assert [(e["vmm_type"], e["vcpu_type"]) for e in json.loads(out)["measurements"]] == [
+        ("QEMU", "EPYC-Milan"), ("QEMU", "EPYC-Turin"), ("gce", "EPYC-Milan")]
+    assert err == ("snpmeasure: warning: left out gce on EPYC-Turin: refused by host rule "
+                   "gce-vmsa-gpa (docs/measurement.md); the other VMM types keep those CPUs\n")
 
 
 def test_manifest_is_deterministic_and_written_atomically(tmp_path, capsys):

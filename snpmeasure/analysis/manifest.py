@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, SnpMeasureWarning
 from ..files import input_size, sha256_file
 from ..launch.config import MeasurementConfig
 from ..launch.kernel_hashes import cmdline_bytes
@@ -35,6 +36,9 @@ def check_matrix_size(entries: int) -> None:
 
 # host rules that leave a CPU model out of "--vcpu-type all" rather than refuse it
 EVERY_CPU_SKIPS = frozenset({"cpu-model", "gce-vmsa-gpa"})
+# ... and out of a list of CPUs crossed with several VMMs: a CPU GCE does not run (Turin) is
+# left out for GCE only, with a warning, since the lists cannot say "Turin, but not on GCE"
+CROSSED_VMM_SKIPS = frozenset({"gce-vmsa-gpa"})
 
 
 def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
@@ -47,7 +51,8 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
     (VMM type, CPU, guest features, legacy VM type, vCPU count). ``progress(done, total)`` is
     called after each entry. ``every_cpu`` (``--vcpu-type all``): a CPU model that does not
     apply to a VMM (one the QEMU release lacks, rule cpu-model; one of no product GCE runs,
-    rule gce-vmsa-gpa) is left out for it instead of stopping the manifest."""
+    rule gce-vmsa-gpa) is left out for it instead of stopping the manifest. With several VMM
+    types, a CPU GCE does not run is left out for GCE, with a warning."""
     mode = base.mode
     if mode.value == "snp:ovmf-hash":
         raise ConfigError("manifest measures launches; mode snp:ovmf-hash is a firmware hash")
@@ -68,9 +73,18 @@ def build_manifest(base: MeasurementConfig, *, vmm_types: Sequence[str],
     check_matrix_size(len(vmm_types) * len(cpus) * len(guest_features) * len(legacy)
                       * len(vcpu_counts or [1]))
     matrix = Matrix(base)
+    skipped: list = []
     variants = expand_variants(base, vmm_types, cpus, guest_features, legacy,
                                firmware=matrix.inputs.firmware,
-                               skip_rules=EVERY_CPU_SKIPS if every_cpu else frozenset())
+                               skip_rules=EVERY_CPU_SKIPS if every_cpu else
+                               CROSSED_VMM_SKIPS if len(vmm_types) > 1 else frozenset(),
+                               skipped=skipped)
+    if skipped and not every_cpu:
+        cells = sorted({f"{vmm} on {cpu}" for vmm, cpu, _ in skipped})
+        warnings.warn(SnpMeasureWarning(
+            f"left out {', '.join(cells)}: refused by host rule "
+            f"{', '.join(sorted({rule for _, _, rule in skipped}))} (docs/measurement.md); the "
+            "other VMM types keep those CPUs"))
     entries = []
     total = len(variants) * (1 if mode.value == "sev" else len(vcpu_counts or [1]))
     for variant in variants:

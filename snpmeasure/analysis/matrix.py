@@ -147,7 +147,8 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                     cpus: Iterable[tuple[str | None, int | None]], guest_features: Iterable[int],
                     legacy: Iterable[bool | None], *, firmware: Firmware | None = None,
                     refused: dict[str, int] | None = None,
-                    skip_rules: frozenset[str] = frozenset()) -> list[Variant]:
+                    skip_rules: frozenset[str] = frozenset(),
+                    skipped: list | None = None) -> list[Variant]:
     """Every combination, in the order given (VMM, CPU, guest features, legacy), each validated.
 
     Choices that do not enter the measurement collapse: ``legacy_vm_type`` to the value the
@@ -157,7 +158,8 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
     With ``firmware``, the firmware-size rule is applied to each variant too (it depends on the
     VM type). With ``refused`` (a dict), combinations the host stack refuses are left out and
     counted there by rule instead of raising; combinations refused by a rule in ``skip_rules``
-    are left out quietly (``--vcpu-type all``: every model that applies).
+    are left out (``--vcpu-type all``: every model that applies), each recorded in ``skipped``
+    (when given) as ``(vmm_type, cpu, rule)``.
     """
     if base.mode is Mode.SEV:
         return [Variant(None, None, None, 0, None)]
@@ -188,6 +190,10 @@ def expand_variants(base: MeasurementConfig, vmm_types: Iterable[str],
                             check_firmware_size(config, firmware)
                     except HostRuleError as exc:
                         if exc.rule in skip_rules:
+                            if skipped is not None:
+                                skipped.append((profile.name, vcpu_type or (
+                                    f"{vcpu_sig:#x}" if vcpu_sig is not None else None),
+                                    exc.rule))
                             continue
                         if refused is None:
                             raise
