@@ -43,6 +43,9 @@ def test_size_not_page_multiple():
 def test_no_footer_guid():
     err = fmt_error(bytes(PAGE))
     assert err.field == "footer table" and "96b582de" in err.reason
+    # the GUID of the footer entry ends 32 bytes before the end, so it starts 48 before it;
+    # the message and the offset say the same place
+    assert "not found 48 bytes before the end" in err.reason and err.offset == PAGE - 48
 
 
 def test_truncated_image_loses_its_footer():

@@ -191,9 +191,9 @@ def _parse_footer_table(data: bytes, path: str) -> tuple[TableEntry, ...]:
                               "combined OVMF image (for snp:svsm, the store's size goes to "
                               "--vars-size or --vars-file)")
         raise FormatError(path, "footer table",
-                          f"GUID {L.FOOTER_TABLE_GUID} not found {size - footer_at + 16} bytes "
-                          "before the end of the file (not an OVMF image with a GUID table)",
-                          footer_at + 2)
+                          f"GUID {L.FOOTER_TABLE_GUID} not found {size - (footer_at + 2)} "
+                          "bytes before the end of the file, where an OVMF image's GUID table "
+                          "ends (not an OVMF image with a GUID table)", footer_at + 2)
     if footer.length < trailer_size or footer.length > footer_end:
         raise FormatError(path, "footer table length",
                           f"{footer.length} is outside {trailer_size}..{footer_end}", footer_at)
