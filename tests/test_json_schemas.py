@@ -211,6 +211,9 @@ def test_report_show(capsys, tmp_path):
     doc = run_json(capsys, ["report", "show", MILAN, "--json"], "report-show.schema.json")
     assert doc["measurement"] == MILAN_MEASUREMENT and doc["signature_algo"] == 1
     assert doc["product"] == "unknown" and "fmc" not in doc["reported_tcb_decoded"]
+    # fields a version 2 report does not have are null, not the zeros of its reserved bytes
+    assert [doc[name] for name in ("cpuid_fam_id", "cpuid_mod_id", "cpuid_step",
+                                   "launch_mit_vector", "current_mit_vector")] == [None] * 5
     run_json(capsys, ["report", "show", str(REPORTS / "aws_vlek_report_milan.bin"), "--json"],
              "report-show.schema.json")
     for version, product in ((3, "Turin"), (5, "Genoa")):
@@ -221,6 +224,8 @@ def test_report_show(capsys, tmp_path):
                        "report-show.schema.json")
         assert doc["product"] == product and doc["version"] == version
         assert ("fmc" in doc["reported_tcb_decoded"]) == (product == "Turin")
+        assert isinstance(doc["cpuid_fam_id"], int)
+        assert (doc["launch_mit_vector"] is None) == (version < 5)
 
 
 def test_report_verify(capsys, tmp_path):

@@ -79,6 +79,11 @@ def declarations() -> dict:
 __getattr__ = lazy_layouts(declarations)
 
 
+# Fields a report version does not have (their bytes are reserved there): the first version
+# that has each (SNP ABI, ATTESTATION_REPORT: CPUID fields from 3, mitigation vectors from 5).
+FIELD_SINCE = {"cpuid_fam_id": 3, "cpuid_mod_id": 3, "cpuid_step": 3,
+               "launch_mit_vector": 5, "current_mit_vector": 5}
+
 # (offset, size, name, versions in which the range is reserved)
 RESERVED_RANGES = (
     (0x04C, 4, "reserved 0x04c", (2, 3, 4, 5)),

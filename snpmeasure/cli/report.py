@@ -55,6 +55,8 @@ def describe(report, product: str | None = None) -> str:
         if isinstance(value, dict):
             inner = ", ".join(f"{k}={v}" for k, v in value.items())
             lines.append(f"{name:<22} {inner}")
+        elif value is None:
+            lines.append(f"{name:<22} (not in report version {data['version']})")
         else:
             lines.append(f"{name:<22} {value}")
     return "\n".join(lines)

@@ -84,6 +84,9 @@ class AttestationReport:
             out[name] = f"{f[name]:#018x}"
             out[name + "_decoded"] = self.tcb(f[name], product)
         out["signature"] = {"r": f["signature_r"].hex(), "s": f["signature_s"].hex()}
+        for name, since in L.FIELD_SINCE.items():  # not in this version: null (docs/json.md)
+            if self.version < since:
+                out[name] = None
         return out
 
 
