@@ -492,11 +492,17 @@ def _check_distinct(paths: list[str]) -> None:
         seen.update((key, path) for key in keys)
 
 
+def is_discarded(path) -> bool:
+    """An output named exactly as the null device (``-o /dev/null``): its data is discarded,
+    the device left alone (it is not a file that could be replaced)."""
+    return os.fspath(path) == os.devnull
+
+
 def check_outputs(paths, force: bool = False) -> None:
     """Fail early (before any work) if the outputs cannot all be written: two of them name the
     same file (ConfigError), or a target cannot be written without ``--force`` or at all
     (OutputError)."""
-    paths = [os.fspath(path) for path in paths]
+    paths = [os.fspath(path) for path in paths if not is_discarded(path)]
     _check_distinct(paths)
     for path in paths:
         _check_target(path, force)
@@ -730,8 +736,11 @@ def write_outputs(items: list[tuple[str | os.PathLike, bytes]], force: bool = Fa
     """Write every ``(path, data)``: all or nothing, exclusively (``force`` replaces regular
     files only), never through a link; see the module's guarantees 1-4 and 6-8. ``private``
     creates the files with mode 0600 instead of following the umask."""
-    outputs = [_Output(os.fspath(path), data) for path, data in items]
+    outputs = [_Output(os.fspath(path), data) for path, data in items
+               if not is_discarded(path)]
     check_outputs([output.path for output in outputs], force)
+    if not outputs:
+        return
     outputs.sort(key=lambda output: _normal(output.path))
     mode = 0o600 if private else 0o666
     try:

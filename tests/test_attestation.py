@@ -546,8 +546,8 @@ def test_unchecked_measurement_and_unsigned_manifest_are_noted(tmp_path, capsys,
         h, measurement=bytes.fromhex(entry["measurement"]), policy=0x30000 | 1 << 16))
     code, out, _ = verify(capsys, *base, "--manifest", manifest, "--smt", "off")
     assert code == 6
-    assert "matches manifest entry mode=snp, vcpus=2, vcpu_type=EPYC, vcpu_sig=0x800f12, " \
-           "vmm_type=QEMU, guest_features=0x1, legacy_vm_type=off" in out
+    assert "matches manifest entry mode=snp, vcpus=2, vcpu-type=EPYC, vcpu-sig=0x800f12, " \
+           "vmm-type=QEMU, guest-features=0x1, legacy-vm-type=off" in out
     assert "NOTE  manifest_signature       the manifest is not signed" in out
     assert "FAIL  policy_smt               SMT allowed is on (expected off)" in out
     # configurations the measurement cannot tell apart (EPYC and EPYC-v1 share a signature):
@@ -556,7 +556,7 @@ def test_unchecked_measurement_and_unsigned_manifest_are_noted(tmp_path, capsys,
                  "--vcpus", "2", "--vcpu-type", "EPYC,EPYC-v1", "-o", str(manifest),
                  "--force"]) == 0
     code, out, _ = verify(capsys, *base, "--manifest", manifest)
-    assert code == 0 and "vcpu_type=EPYC, " in out
+    assert code == 0 and "vcpu-type=EPYC, " in out
     assert "and 1 other entry with the same value (--json lists them all)" in out
     code, doc, _ = verify_json(capsys, *base, "--manifest", manifest)
     assert [e["vcpu_type"] for e in doc["matched_manifest_entries"]] == ["EPYC", "EPYC-v1"]

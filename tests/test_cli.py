@@ -289,6 +289,17 @@ def test_shell_completion(tmp_path):
     assert complete("snpmeasure export --format ", 3) == ["rvps", "corim"]
 
 
+def test_vmsa_options_without_vmsas_name_the_option_given(tmp_path, capsys):
+    base = ["measure", "--ovmf", OVMF, "--vmsa-dir", str(tmp_path / "v")]
+    assert main(base + ["--mode", "sev"]) == 2
+    assert "--vmsa-dir is not available in mode sev" in capsys.readouterr().err
+    assert main(["measure", "--ovmf", OVMF, "--mode", "sev", "--dump-vmsa"]) == 2
+    assert "--dump-vmsa is not available in mode sev" in capsys.readouterr().err
+    assert main(base + ["--mode", "snp:ovmf-hash"]) == 0
+    assert "--vmsa-dir is ignored in mode snp:ovmf-hash" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+
+
 def test_vmsa_dir_is_created_when_missing(tmp_path, capsys):
     target = tmp_path / "out" / "vmsas"
     args = ["measure", "--mode", "snp", "--vcpus", "2", "--vcpu-type", "EPYC", "--ovmf", OVMF,

@@ -453,6 +453,21 @@ def test_force_refuses_a_device(tmp_path, monkeypatch):
     assert stat.S_ISCHR(os.lstat(device).st_mode) and listing(tmp_path) == ["device"]
 
 
+def test_the_null_device_by_its_name_discards_the_output(tmp_path, capsys):
+    """'-o /dev/null' (exactly os.devnull) is the shell idiom for 'run, keep nothing': the data
+    is discarded and the device untouched; any other device is still refused."""
+    before = os.stat(os.devnull)
+    files.write_atomic(os.devnull, b"x" * 10)
+    files.write_outputs([(os.devnull, b"a"), (tmp_path / "kept", b"b")])
+    assert (tmp_path / "kept").read_bytes() == b"b"
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == \
+        (before.st_ino, before.st_rdev)
+    assert main(["manifest", "--mode", "snp", "--ovmf", str(SAMPLES / "OVMF.amdsev.fd"),
+                 "--vcpus", "1", "--vcpu-type", "EPYC", "-o", os.devnull]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_write_directory_names_what_is_in_the_way(tmp_path):
     os.mkfifo(tmp_path / "p")
     with pytest.raises(OutputError, match="FIFO"):

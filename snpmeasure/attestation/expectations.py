@@ -91,8 +91,8 @@ def expectation_checks(result, e: Expectations, product: str | None) -> None:
         detail = measurement.hex()
         if result.matched_manifest_entries:
             first, *others = result.matched_manifest_entries
-            detail += " matches manifest entry " + ", ".join(
-                f"{k}={_shown(v)}" for k, v in first.items()
+            detail += " matches manifest entry " + ", ".join(  # spelt as the options are
+                f"{k.replace('_', '-')}={_shown(v)}" for k, v in first.items()
                 if k != "measurement" and v is not None)
             if others:  # configurations that differ only where the measurement cannot tell
                 detail += (f" and {len(others)} other {'entry' if len(others) == 1 else 'entries'}"

@@ -19,11 +19,12 @@ def run_measure(values: dict) -> None:
     vmsa_dir = values["vmsa_dir"]
     dump_dir = vmsa_dir if vmsa_dir is not None else ("." if values["dump_vmsa"] else None)
     if dump_dir is not None and not config.mode.has_vmsa:
-        if config.mode.value == "snp:ovmf-hash":
-            warnings.warn("--dump-vmsa is ignored in mode snp:ovmf-hash (no VMSAs are measured)")
+        flag = "--vmsa-dir" if vmsa_dir is not None else "--dump-vmsa"
+        if config.mode.value == "snp:ovmf-hash":  # the peer accepts it there (and writes none)
+            warnings.warn(f"{flag} is ignored in mode snp:ovmf-hash (no VMSAs are measured)")
             dump_dir = None
         else:
-            raise ConfigError(f"--dump-vmsa is not available in mode {config.mode.value} "
+            raise ConfigError(f"{flag} is not available in mode {config.mode.value} "
                               "(no VMSAs are measured)")
     created = False
     if dump_dir is not None and not dump_dir.strip():
