@@ -284,7 +284,9 @@ def test_shell_completion(tmp_path):
     assert "EPYC-Genoa-v2" in complete("snpmeasure measure --vcpu-type EPYC-G", 3)
     assert complete("snpmeasure manifest --vcpu-type EPYC,EPYC-Tu", 3)[0] == "EPYC,EPYC-Turin"
     assert complete("snpmeasure find --vmm-type QEMU,", 3) == ["QEMU,QEMU", "QEMU,ec2",
-                                                               "QEMU,gce"]
+                                                               "QEMU,gce", "QEMU,all"]
+    assert complete("snpmeasure manifest --vcpu-type a", 3) == ["all"]
+    assert complete("snpmeasure manifest --legacy-vm-type o", 3) == ["on", "off"]
     assert complete("snpmeasure igvm f --loader m", 4) == ["microsoft"]
     assert complete("snpmeasure export --format ", 3) == ["rvps", "corim"]
 

@@ -75,13 +75,13 @@ LAUNCH_DESTS = tuple(opt.dest for opt in LAUNCH_OPTIONS)
 
 # List forms, for manifest and find.
 VCPUS_LIST = VCPUS.but(metavar="LIST", help="vCPU counts: numbers and ranges, e.g. 1-64,128.")
-VCPU_TYPE_LIST = VCPU_TYPE.but(metavar="LIST",
+VCPU_TYPE_LIST = VCPU_TYPE.but(metavar="LIST", complete=".cli.values:cpu_type_choices",
                                help="CPU types, e.g. EPYC-Milan,EPYC-Genoa, or 'all'.")
 VCPU_SIG_LIST = VCPU_SIG.but(metavar="LIST", help="vCPU signatures, e.g. 0xa00f11,0xa10f10.")
-VMM_LIST = VMM_TYPE.but(metavar="LIST", default=None,
+VMM_LIST = VMM_TYPE.but(metavar="LIST", default=None, complete=".cli.values:vmm_type_choices",
                         help="VMM types, e.g. QEMU,ec2,gce, or 'all'.")
 FEATURES_LIST = GUEST_FEATURES.but(metavar="LIST", help="Guest feature values, e.g. 0x1,0x21.")
-LEGACY_LIST = Opt("legacy_vm_type", "--legacy-vm-type", metavar="LIST",
+LEGACY_LIST = Opt("legacy_vm_type", "--legacy-vm-type", metavar="LIST", complete=("on", "off"),
                   help="on, off, or on,off (both KVM init paths).")
 
 # -- IGVM --------------------------------------------------------------------------------------

@@ -33,6 +33,20 @@ def parse_int(flag: str, text: str | None) -> int | None:
             raise ConfigError(f"{flag} {text!r} is not an integer") from None
 
 
+def cpu_type_choices() -> tuple[str, ...]:
+    """What a CPU-type list completes to: every model, and ``all``."""
+    from ..launch.cpu import CPU_TYPES
+
+    return CPU_TYPES + ("all",)
+
+
+def vmm_type_choices() -> tuple[str, ...]:
+    """What a VMM-type list completes to: every VMM type, and ``all``."""
+    from ..launch.profiles import VMM_TYPES
+
+    return VMM_TYPES + ("all",)
+
+
 def bounded_int(flag: str, text: str | None, low: int, high: int) -> int | None:
     """``parse_int`` of a value that must lie in ``low..high`` (None stays None)."""
     value = parse_int(flag, text)
