@@ -3,10 +3,11 @@
 Reading
 -------
 Inputs are size-checked before they are read and devices are refused (``/dev/zero`` would never
-end); FIFOs are read until they end. ``-`` is standard input: on first use it is copied, up to
-``MAX_STDIN`` bytes, into an unnamed temporary file, which every later reader of ``-`` in the run
-reads from the start (:func:`open_input`), so ``-`` behaves as a regular file wherever a file
-is read (one option per command may name it: ``cli.values.check_stdin_once``).
+end). ``-`` is standard input: on first use it is copied, up to ``MAX_STDIN`` bytes, into an
+unnamed temporary file, which every later reader of ``-`` in the run reads from the start
+(:func:`open_input`), so ``-`` behaves as a regular file wherever a file is read (one option per
+command may name it: ``cli.values.check_stdin_once``). A FIFO or pipe given by name (``mkfifo``,
+the shell's ``<(...)``) is copied the same way on first use, since it can be read only once.
 
 Writing: what is guaranteed
 ---------------------------
@@ -108,68 +109,90 @@ def check_not_device(path: object, handle) -> None:
         raise InputError(path, "is a device, not a file")
 
 
-class _Stdin:
-    """Standard input, spooled to an unnamed temporary file on first use (reset by
-    :func:`reset_stdin` at the end of each command-line run)."""
+class _Spools:
+    """Inputs that cannot be read twice, copied on first use to unnamed temporary files: ``-``
+    (standard input) and FIFOs or pipes (``<(...)``, ``mkfifo``), keyed by the name given.
+    Deleted by :func:`reset_inputs` at the end of each command-line run."""
 
-    spool = None
+    files: dict = {}
 
 
-def _spooled_stdin():
+def _spool(stream, name: str):
+    """Copy ``stream`` (up to ``MAX_STDIN`` bytes) to a new unnamed temporary file."""
     import tempfile
 
-    if _Stdin.spool is None:
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise InputError("-", "standard input is not available")
-        try:
-            spool = tempfile.TemporaryFile(prefix="snpmeasure-stdin-")
-        except OSError as exc:
-            raise InputError("-", f"cannot copy standard input to a temporary file "
-                                  f"({os.strerror(exc.errno) if exc.errno else exc})") from None
-        try:
-            total = 0
-            while chunk := stream.read(CHUNK_SIZE):
-                total += len(chunk)
-                if total > MAX_STDIN:
-                    raise FormatError("<stdin>", "size", f"more than the {MAX_STDIN}-byte limit "
-                                      "for standard input")
-                spool.write(chunk)
-            spool.flush()
-        except OSError as exc:
-            spool.close()
-            raise input_error("-", exc) from None
-        except BaseException:
-            spool.close()
-            raise
-        _Stdin.spool = spool
-    return _Stdin.spool
+    try:
+        spool = tempfile.TemporaryFile(prefix="snpmeasure-input-")
+    except OSError as exc:
+        raise InputError(name, f"cannot copy it to a temporary file "
+                               f"({os.strerror(exc.errno) if exc.errno else exc})") from None
+    try:
+        total = 0
+        while chunk := stream.read(CHUNK_SIZE):
+            total += len(chunk)
+            if total > MAX_STDIN:
+                raise FormatError(name, "size", f"more than the {MAX_STDIN}-byte limit for "
+                                  + ("standard input" if name == "-" else "a pipe"))
+            spool.write(chunk)
+        spool.flush()
+    except OSError as exc:
+        spool.close()
+        raise input_error(name, exc) from None
+    except BaseException:
+        spool.close()
+        raise
+    return spool
 
 
-def reset_stdin() -> None:
-    """Forget (and delete) the spooled standard input: the next ``-`` reads it afresh."""
-    spool, _Stdin.spool = _Stdin.spool, None
-    if spool is not None:
+def _spooled(key: str, opener):
+    """The spool of ``key``, made from the stream ``opener()`` returns on first use."""
+    if key not in _Spools.files:
+        stream, close = opener()
+        try:
+            _Spools.files[key] = _spool(stream, key)
+        finally:
+            if close:
+                stream.close()
+    handle = os.fdopen(os.dup(_Spools.files[key].fileno()), "rb")
+    handle.seek(0)
+    return handle
+
+
+def _stdin():
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputError("-", "standard input is not available")
+    return stream, False
+
+
+def reset_inputs() -> None:
+    """Forget (and delete) the spooled inputs: the next run reads ``-`` and pipes afresh."""
+    spools, _Spools.files = _Spools.files, {}
+    for spool in spools.values():
         spool.close()
 
 
 def open_input(path: str | os.PathLike):
-    """An input opened for binary reading at its start: ``-`` is standard input (spooled, see
-    the module's "Reading"); devices are refused; OS errors become :class:`InputError`."""
-    if os.fspath(path) == "-":
-        handle = os.fdopen(os.dup(_spooled_stdin().fileno()), "rb")
-        handle.seek(0)
-        return handle
+    """An input opened for binary reading at its start: ``-`` is standard input, and a FIFO or
+    pipe is read once and kept (both spooled, see the module's "Reading"); devices are refused;
+    OS errors become :class:`InputError`."""
+    key = os.fspath(path)
+    if key == "-":
+        return _spooled(key, _stdin)
+    if key in _Spools.files:  # a pipe already read in this run: it cannot be opened again
+        return _spooled(key, None)
     try:
         handle = open(path, "rb")
     except OSError as exc:
         raise input_error(path, exc) from None
     try:
         check_not_device(path, handle)
+        if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return handle
     except BaseException:
         handle.close()
         raise
-    return handle
+    return _spooled(key, lambda: (handle, True))
 
 
 def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,

@@ -164,3 +164,40 @@ def test_errors_name_standard_input_in_words(args, data, shown, capsys, monkeypa
     out, err = capsys.readouterr()
     assert out == "" and err == f"snpmeasure: error: {shown}" + err.split(shown, 1)[1]
     assert "-:" not in err
+
+
+def test_a_named_pipe_is_read_once_and_measured_whole(tmp_path, capsys):
+    """A FIFO (mkfifo, or the shell's <(...)) can be read once: it is copied on first use, so
+    the manifest's input record and the inspect hash are the file's, and a second reader of the
+    same name does not wait for a writer that is gone."""
+    import hashlib
+    import json
+    import os
+    import threading
+
+    data = OVMF.read_bytes()
+    fifo = tmp_path / "firmware.fifo"
+
+    def feed_fifo():
+        os.mkfifo(fifo) if not fifo.exists() else None
+        writer = threading.Thread(target=lambda: fifo.write_bytes(data), daemon=True)
+        writer.start()
+        return writer
+
+    def run_bounded(args):  # a reader that opened the FIFO twice would wait forever
+        codes = []
+        runner = threading.Thread(target=lambda: codes.append(main(args)), daemon=True)
+        runner.start()
+        runner.join(60)
+        assert codes == [0], "the run did not finish: the pipe was opened again"
+
+    writer = feed_fifo()
+    run_bounded(["manifest", *LAUNCH, "--ovmf", str(fifo)])
+    writer.join(10)
+    record = json.loads(capsys.readouterr().out)["inputs"]["ovmf"]
+    assert (record["size"], record["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    writer = feed_fifo()
+    run_bounded(["inspect", str(fifo), "--json"])
+    writer.join(10)
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["size"], shown["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())

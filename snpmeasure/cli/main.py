@@ -43,7 +43,7 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
 def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
     """Run the command line; returns the exit code. ``fast=False`` sends every command line
     through typer (tests compare the two paths)."""
-    from ..files import Interrupted, output_guard, reset_stdin
+    from ..files import Interrupted, output_guard, reset_inputs
 
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
             error(str(exc))
             return exc.exit_code  # 128 + the signal number
         finally:
-            reset_stdin()  # the spooled standard input is this run's, and deleted with it
+            reset_inputs()  # spooled standard input and pipes are this run's, deleted with it
 
 
 def _run(args: list[str], fast: bool, debug: bool) -> int:
