@@ -63,7 +63,8 @@ Every output goes through :func:`write_outputs` (one file or a set of files), :f
    other fails with exit 7, and a directory someone else made meanwhile, even empty, is never
    replaced) and renames the staging directory onto its own empty placeholder, so that every file
    appears at once (the name itself exists, empty, between the two steps). With ``force`` an
-   earlier run's directory (one holding :data:`BATCH_MARKER`) is first moved aside, and put back
+   earlier run's directory (flat, regular files only, its :data:`BATCH_MARKER` an index this tool
+   wrote: :func:`_not_a_batch`) is first moved aside, and put back
    if the new one cannot be put in place; for that moment the name does not exist.
 6. **Signals clean up.** Inside :class:`output_guard` (the command line runs every command in
    one), SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread; the writers
@@ -92,12 +93,14 @@ from __future__ import annotations
 import _thread
 import errno
 import hashlib
+import json
 import os
 import stat
 import sys
 
 from .errors import ConfigError, FormatError, InputError, OutputError, input_error
-from .limits import MAX_SMALL_FILE, MAX_STDIN
+from .limits import MAX_BATCH_FILES, MAX_SMALL_FILE, MAX_STDIN
+from .text import printable
 
 CHUNK_SIZE = 1 << 20
 
@@ -797,6 +800,34 @@ def write_atomic(path: str | os.PathLike, data: bytes, force: bool = False, *,
 BATCH_MARKER = "index.json"  # a directory write_directory made holds this file
 
 
+def _not_a_batch(path: str) -> str | None:
+    """Why the directory ``path`` is not one a batch run wrote (None if it is one): such a
+    directory is flat, holds only regular files, and its BATCH_MARKER is a regular file whose
+    JSON names snpmeasure as its tool. Anything else (a project with an index.json, a
+    subdirectory, a link) is left alone even with --force."""
+    marker = os.path.join(path, BATCH_MARKER)
+    info = _lstat(marker)
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return f"holds no {BATCH_MARKER} file" if info is None else \
+            f"its {BATCH_MARKER} is {_kind(info.st_mode) or 'not a regular file'}"
+    try:
+        with os.scandir(path) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_BATCH_FILES:
+                    return f"holds more than {MAX_BATCH_FILES} files"
+                if not entry.is_file(follow_symlinks=False):
+                    return f"holds {printable(entry.name)}, which is not a regular file"
+        if info.st_size > MAX_SMALL_FILE:
+            return f"its {BATCH_MARKER} is larger than an index"
+        with open(marker, "rb") as handle:
+            document = json.loads(handle.read(MAX_SMALL_FILE + 1))
+    except (OSError, ValueError, RecursionError):
+        return f"its {BATCH_MARKER} is not an index this tool wrote"
+    if not isinstance(document, dict) or document.get("tool") != "snpmeasure":
+        return f"its {BATCH_MARKER} is not an index this tool wrote"
+    return None
+
+
 def check_directory_target(path: str | os.PathLike, force: bool = False) -> None:
     """Fail early unless :func:`write_directory` may create or replace ``path``."""
     path = os.fspath(path)
@@ -813,9 +844,10 @@ def check_directory_target(path: str | os.PathLike, force: bool = False) -> None
         raise OutputError(path, f"exists and is {kind or 'a regular file'}, not a directory")
     if not force:
         raise OutputError(path, "exists; give --force to replace it")
-    if not os.path.isfile(os.path.join(path, BATCH_MARKER)):
-        raise OutputError(path, f"exists and holds no {BATCH_MARKER}: --force replaces only a "
-                          "directory an earlier run wrote")
+    problem = _not_a_batch(path)
+    if problem:
+        raise OutputError(path, f"exists and {problem}: --force replaces only a directory an "
+                          "earlier run wrote")
 
 
 class _Batch:

@@ -16,6 +16,8 @@ MAX_CERT_TABLE = 1 << 20           # an extended-report certificate table (auxbl
 MAX_CERT_TABLE_ENTRIES = 64        # entries of one table (AMD defines five GUIDs)
 MAX_TRUST_ROOTS = 64               # --trust-root and --crl files
 MAX_ID_BLOCK_BATCH = 1 << 12       # ID block/ID_AUTH pairs of one id-block --manifest run
+MAX_BATCH_FILES = 1 << 14          # files in a directory --force may replace (a batch of
+                                   # MAX_ID_BLOCK_BATCH pairs holds 8193)
 MAX_CORIM = 8 << 20                # a CoRIM (signed or not) read or written
 MAX_SEV_METADATA_SECTIONS = 256    # SEV metadata section descriptors of one firmware image
                                    # (edk2's OvmfSevMetadata.asm declares fewer than ten)

@@ -129,9 +129,43 @@ def test_a_set_staged_in_full_before_anything_is_put_in_place(tmp_path, monkeypa
     assert listing(tmp_path) == ["a", "b"]
 
 
+INDEX = b'{"tool": "snpmeasure", "entries": []}'  # what a batch's index.json starts with
+
+
+def test_force_replaces_only_a_directory_a_batch_wrote(tmp_path, capsys):
+    """--force replaces an earlier batch: a flat directory of regular files whose index.json
+    snpmeasure wrote. A project that happens to hold an index.json is never deleted."""
+    cases = {
+        "foreign index": {"index.json": b"{}"},
+        "subdirectory": {"index.json": INDEX, "src/main.c": b"x"},
+        "index link": {"index.json": None, "keep": b"k"},
+        "not json": {"index.json": b"run 1"},
+    }
+    for name, content in cases.items():
+        target = tmp_path / name.replace(" ", "-")
+        target.mkdir()
+        for relative, data in content.items():
+            path = target / relative
+            path.parent.mkdir(exist_ok=True)
+            if data is None:
+                path.symlink_to("/etc/hostname")
+            else:
+                path.write_bytes(data)
+        before = sorted(str(p.relative_to(target)) for p in target.rglob("*"))
+        with pytest.raises(OutputError, match="--force replaces only a directory an earlier "
+                                              "run wrote") as caught:
+            files.write_directory(target, [("index.json", INDEX)], force=True)
+        assert caught.value.exit_code == 7, name
+        assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == before, name
+    ours = tmp_path / "ours"
+    files.write_directory(ours, [("index.json", INDEX), ("a", b"1")])
+    files.write_directory(ours, [("index.json", INDEX), ("b", b"2")], force=True)
+    assert listing(ours) == ["b", "index.json"]
+
+
 def test_write_directory_failure_keeps_the_earlier_batch(tmp_path, monkeypatch):
     target = tmp_path / "batch"
-    files.write_directory(target, [("index.json", b"{}"), ("a", b"old")])
+    files.write_directory(target, [("index.json", INDEX), ("a", b"old")])
     real_rename = os.rename
 
     def rename(src, dst):
@@ -141,11 +175,11 @@ def test_write_directory_failure_keeps_the_earlier_batch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(files.os, "rename", rename)
     with pytest.raises(OutputError) as caught:
-        files.write_directory(target, [("index.json", b"{}"), ("a", b"new")], force=True)
+        files.write_directory(target, [("index.json", INDEX), ("a", b"new")], force=True)
     assert caught.value.exit_code == 7
     assert (target / "a").read_bytes() == b"old" and listing(tmp_path) == ["batch"]
     monkeypatch.undo()
-    files.write_directory(target, [("index.json", b"{}"), ("a", b"new")], force=True)
+    files.write_directory(target, [("index.json", INDEX), ("a", b"new")], force=True)
     assert (target / "a").read_bytes() == b"new" and listing(tmp_path) == ["batch"]
 
 
