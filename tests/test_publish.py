@@ -583,3 +583,25 @@ def test_an_id_block_batch_takes_one_manifest(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and "--manifest given 2 times: a batch signs one manifest" in err
     assert not (tmp_path / "ids").exists()
+
+
+@pytest.mark.parametrize("key,value", [
+    ("vcpu_sig", "zz"), ("vcpu_sig", True), ("vcpu_sig", 5), ("vcpu_sig", "0x1ffffffff"),
+    ("vcpus", 0), ("vcpus", "4"), ("vcpus", True), ("vmm_type", "xen"), ("mode", 3),
+    ("guest_features", "1"), ("legacy_vm_type", "off"), ("vcpu_type", "\x1b[31m"),
+])
+def test_every_manifest_reader_refuses_a_malformed_entry(key, value, tmp_path, capsys):
+    """Entry values are checked where manifests are read (their schema's types and ranges), so
+    no reader decodes one unchecked (the CoRIM TCB layout decodes vcpu_sig: it was exit 1)."""
+    _, plain, _, document = _report_and_manifest(tmp_path)
+    document["measurements"][0][key] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    for args in (["export", "--format", "corim", "--manifest", str(bad), "--min-tcb", "bl=3"],
+                 ["export", "--format", "rvps", "--manifest", str(bad)],
+                 _verify_args(str(DATA / "reports" / "report_milan.hex")) + ["--manifest",
+                                                                             str(bad)]):
+        assert main(args) == 4, args
+        out, err = capsys.readouterr()
+        assert out == "" and f"bad.json: measurements[0].{key}: " in err
+        assert "\x1b" not in err and err.count("\n") == 1

@@ -8,11 +8,12 @@ signed manifest without keys is refused too: nothing would make its signature me
 from __future__ import annotations
 
 import json
+import re
 
 from ..errors import FormatError, SignatureError
 from ..files import read_file
 from ..text import printable
-from ..limits import MAX_MANIFEST_FILE
+from ..limits import MAX_MANIFEST_FILE, MAX_VCPUS
 from .dsse import is_envelope, open_envelope
 
 MANIFEST_VERSIONS = (1, 2)
@@ -64,14 +65,40 @@ def check_manifest(document: object, path: str) -> None:
         entries = document["measurements"]
         if not isinstance(entries, list):
             raise TypeError
-        for entry in entries:
+        for index, entry in enumerate(entries):
             if len(bytes.fromhex(entry["measurement"])) not in (32, 48):
                 raise ValueError
+            _check_entry(entry, index, path)
     except FormatError:
         raise
     except (ValueError, KeyError, TypeError):
         raise FormatError(path, "manifest", "not a snpmeasure manifest (no list of "
                           "measurements)") from None
+
+
+_HEX = re.compile(r"0x[0-9a-f]{1,16}")
+_ENTRY_VALUES = {  # key: (check, what it must be); every key may also be null (docs/manifest.schema.json)
+    "mode": (lambda v: v in ("sev", "seves", "snp", "snp:svsm"), "sev, seves, snp or snp:svsm"),
+    "vcpus": (lambda v: type(v) is int and 1 <= v <= MAX_VCPUS, f"an integer 1..{MAX_VCPUS}"),
+    "vcpu_type": (lambda v: isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable(),
+                  "a CPU model name"),
+    "vcpu_sig": (lambda v: isinstance(v, str) and bool(_HEX.fullmatch(v)) and int(v, 16) < 1 << 32,
+                 "a 32-bit hex signature such as 0xa00f11"),
+    "vmm_type": (lambda v: v in ("QEMU", "ec2", "gce"), "QEMU, ec2 or gce"),
+    "guest_features": (lambda v: isinstance(v, str) and bool(_HEX.fullmatch(v)),
+                       "a 64-bit hex value such as 0x1"),
+    "legacy_vm_type": (lambda v: type(v) is bool, "true or false"),
+}
+
+
+def _check_entry(entry: dict, index: int, path: str) -> None:
+    """The configuration keys of an entry: their types and ranges, as the schema gives them
+    (readers such as the CoRIM export decode them)."""
+    for key, (valid, what) in _ENTRY_VALUES.items():
+        value = entry.get(key)
+        if value is not None and not valid(value):
+            shown = printable(json.dumps(value))[:40]
+            raise FormatError(path, f"measurements[{index}].{key}", f"{shown} is not {what}")
 
 
 def manifest_measurements(path: str, public_keys: tuple | list = ()) -> list[dict]:
