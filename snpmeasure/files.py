@@ -339,9 +339,16 @@ class _GuardedStream:
     def __init__(self, stream) -> None:
         self._stream = stream
 
+    # the first failure of the run, kept: a caller that swallows the exception (click probes
+    # streams with writes inside try/except) cannot hide it (see take_stdout_failure)
+    failure: OutputError | None = None
+
     def _failed(self, exc: OSError) -> OutputError:
         _silence(self._stream)
-        return OutputError(STDOUT, f"cannot write: {exc.strerror or exc}")
+        error = OutputError(STDOUT, f"cannot write: {exc.strerror or exc}")
+        if _GuardedStream.failure is None:
+            _GuardedStream.failure = error
+        return error
 
     def write(self, data):
         if self._stream is None:
@@ -374,6 +381,12 @@ class _GuardedStream:
         if self._stream is None:
             raise AttributeError(name)
         return getattr(self._stream, name)
+
+
+def take_stdout_failure() -> OutputError | None:
+    """The first failure to write standard output since the last call, if any."""
+    failure, _GuardedStream.failure = _GuardedStream.failure, None
+    return failure
 
 
 class output_guard:

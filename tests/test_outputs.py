@@ -779,7 +779,8 @@ def test_stdout_closed(args):
     assert one_error_line(result.stderr) and "closed" in result.stderr
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=["measure", "manifest"])
+@pytest.mark.parametrize("args", COMMANDS + [["--help"], ["report", "verify", "--help"]],
+                         ids=["measure", "manifest", "help", "command-help"])
 def test_stdout_on_a_full_device(args):
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")

@@ -43,7 +43,7 @@ def _dispatch(args: list[str], fast: bool = True) -> int:
 def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
     """Run the command line; returns the exit code. ``fast=False`` sends every command line
     through typer (tests compare the two paths)."""
-    from ..files import Interrupted, output_guard, reset_inputs
+    from ..files import Interrupted, output_guard, reset_inputs, take_stdout_failure
 
     args = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in args or bool(os.environ.get("SNPMEASURE_DEBUG"))
@@ -55,8 +55,14 @@ def main(argv: list[str] | None = None, *, fast: bool = True) -> int:
         try:
             # SIGINT/SIGTERM/SIGHUP raise Interrupted (writers remove what they staged), and a
             # closed or broken stdout is an OutputError, for the duration of the run
+            take_stdout_failure()  # an earlier run's is not this one's
             with output_guard():
-                return _run(args, fast, debug)
+                code = _run(args, fast, debug)
+            failure = take_stdout_failure()
+            if failure is not None and code == 0:  # written, but lost: swallowed on the way
+                error(str(failure))
+                return failure.exit_code
+            return code
         except Interrupted as exc:
             error(str(exc))
             return exc.exit_code  # 128 + the signal number
