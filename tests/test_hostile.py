@@ -362,6 +362,19 @@ def test_passphrase_bytes_are_never_decoded_nor_shown(tmp_path, capsys, monkeypa
     file = tmp_path / "pass.txt"
     file.write_bytes(secret + b"\nsecond line")
     assert main(["key-digest", str(path), "--passphrase-file", str(file)]) == 0
+    # passphrases OpenSSL cannot take are named for what they are, not "not encrypted"
+    for content, shown in ((b"", "passphrase is empty"), (b"\nsecond", "passphrase is empty"),
+                           (b"zq9marker\0pw", "holds a NUL byte")):
+        file.write_bytes(content)
+        assert main(["key-digest", str(path), "--passphrase-file", str(file)]) == 2
+        err = capsys.readouterr().err
+        assert shown in err and "not encrypted" not in err and "zq9marker" not in err
+    # the passphrase given where the variable's name goes is not echoed back
+    assert main(["key-digest", str(path), "--passphrase-env", os.fsdecode(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert "not an environment variable name" in err
+    for piece in ("zq9marker", "\\xff", "\\x80", "\udcff"):
+        assert piece not in err
 
 
 def test_file_names_are_escaped_in_text_output(tmp_path, capsys):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 from ..abi.codec import codec
 from ..abi.id_block import COMPONENT_SIZE, CURVE_P384, PUBLIC_KEY_SIZE
@@ -28,6 +29,10 @@ def read_passphrase(env: str | None = None, file: str | os.PathLike | None = Non
     if env is not None and file is not None:
         raise ConfigError(f"give the {what} passphrase by environment variable or by file, not both")
     if env is not None:
+        if not _VARIABLE_NAME.fullmatch(env):  # never echoed: it may be the passphrase itself
+            raise ConfigError(f"the {what} passphrase variable is not an environment variable "
+                              "name (give the variable's name, such as KEY_PASSPHRASE, not its "
+                              "value)")
         # bytes, never decoded: a passphrase need not be UTF-8, and no byte of it may reach a
         # message (os.environb is POSIX's; elsewhere the OS gives text, which is encoded back)
         environb = getattr(os, "environb", None)
@@ -38,11 +43,23 @@ def read_passphrase(env: str | None = None, file: str | os.PathLike | None = Non
             value = None if text is None else text.encode("utf-8", "surrogateescape")
         if value is None:
             raise ConfigError(f"environment variable {env} (the {what} passphrase) is not set")
-        return value
+        return _usable(value, what)
     if file is not None:
         data = read_file(file)
-        return data.splitlines()[0] if data else b""
+        return _usable(data.splitlines()[0] if data else b"", what)
     return None
+
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _usable(passphrase: bytes, what: str) -> bytes:
+    """A passphrase OpenSSL can take (refusals name no byte of it)."""
+    if not passphrase:
+        raise ConfigError(f"the {what} passphrase is empty")
+    if b"\0" in passphrase:
+        raise ConfigError(f"the {what} passphrase holds a NUL byte, which OpenSSL cannot take")
+    return passphrase
 
 
 SEV_KEYS = "p384"        # ID and author keys: ECDSA P-384 only (SEV-SNP ABI)
