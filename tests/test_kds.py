@@ -297,3 +297,46 @@ def test_retries_are_reported_to_a_progress_callback(kds):
     assert "HTTP 429" in lines[1] and "retrying in 1 s" in lines[1]
     kds.throttle_first = False
     assert client.get(kds.url + "/vcek/v1/Venice/cert_chain") is None  # 404
+
+
+def test_a_server_that_drips_its_answer_is_bounded_by_the_timeout(tmp_path, capsys):
+    """--timeout bounds a whole request: a server sending its body a byte at a time, each
+    within the socket timeout, is given up on (it held a fetch for ever)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def drip():
+        while not stop.is_set():
+            try:
+                listener.settimeout(0.2)
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not stop.is_set():
+                    try:
+                        conn.sendall(b"x")
+                    except OSError:
+                        break
+                    time.sleep(0.05)
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    try:
+        code = main(["kds", "fetch", str(MILAN_REPORT), "--product", "Milan", "--cache",
+                     str(tmp_path / "c"), "--kds-url",
+                     f"http://127.0.0.1:{listener.getsockname()[1]}", "--timeout", "1",
+                     "--retries", "0"])
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
+    out, err = capsys.readouterr()
+    assert code == 3 and out == ""
+    assert "no answer within 1 s (after 1 attempt)" in err
+    assert not (tmp_path / "c" / "vcek").exists()

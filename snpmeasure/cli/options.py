@@ -425,7 +425,7 @@ KDS_FETCH = Command(
      Opt("trust_root", "--trust-root", kind=MULTI, metavar="ARK",
          help="Also trust this root for the fetched chain (private mirrors and tests)."),
      Opt("timeout", "--timeout", metavar="SECONDS", default="30",
-         help="Timeout of each request."),
+         help="Time limit of each request, the whole answer included (1..600)."),
      Opt("retries", "--retries", metavar="N", default="4",
          help="Retries after HTTP 429 or 5xx (bounded exponential backoff, honouring "
               "Retry-After up to 60 s)."),

@@ -49,24 +49,38 @@ class HttpClient:
             self.progress(f"downloading {url}")
         return self._get(url, self.first_delay)
 
+    def _attempt(self, url: str) -> bytes:
+        """One request, bounded as a whole by ``timeout`` (urllib's timeout bounds each socket
+        operation only, so a server sending a byte at a time could hold it for ever): it runs
+        in a daemon thread that is abandoned when the time is up."""
+        import threading
+
+        outcome: list = []
+
+        def work() -> None:
+            try:
+                outcome.append((True, _download(url, self.timeout)))
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=work, name="snpmeasure-kds", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if not outcome:
+            raise TimeoutError(f"no complete answer within {self.timeout:g} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
     def _get(self, url: str, delay: float) -> bytes | None:
         import urllib.error
-        import urllib.request
 
         for attempt in range(1, self.attempts + 1):
             self.requests.append(url)
             wait = None
             try:
-                request = urllib.request.Request(url, headers={"User-Agent": "snpmeasure"})
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    length = response.headers.get("Content-Length")
-                    if length is not None and length.isdigit() and int(length) > MAX_SMALL_FILE:
-                        raise InputError(url, f"answer of {length} bytes is over the "
-                                              f"{MAX_SMALL_FILE}-byte limit")
-                    body = response.read(MAX_SMALL_FILE + 1)
-                    if len(body) > MAX_SMALL_FILE:
-                        raise InputError(url, f"answer is over the {MAX_SMALL_FILE}-byte limit")
-                    return body
+                return self._attempt(url)
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     return None
@@ -86,6 +100,22 @@ class HttpClient:
                               f"(attempt {attempt + 1} of {self.attempts})")
             (self.sleep or time.sleep)(wait)
         raise AssertionError("unreachable")
+
+
+def _download(url: str, timeout: float) -> bytes:
+    """One GET of ``url``: the body, at most MAX_SMALL_FILE bytes (urllib's errors raised)."""
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "snpmeasure"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > MAX_SMALL_FILE:
+            raise InputError(url, f"answer of {length} bytes is over the {MAX_SMALL_FILE}-byte "
+                                  "limit")
+        body = response.read(MAX_SMALL_FILE + 1)
+        if len(body) > MAX_SMALL_FILE:
+            raise InputError(url, f"answer is over the {MAX_SMALL_FILE}-byte limit")
+        return body
 
 
 def _network_reason(error, timeout: float) -> str:
