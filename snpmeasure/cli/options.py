@@ -18,7 +18,8 @@ MODE = Opt("mode", "--mode", metavar="MODE", required=True,
            complete=".launch.config:MODE_NAMES",
            help="Guest mode: sev, seves, snp, snp:ovmf-hash or snp:svsm.")
 VCPUS = Opt("vcpus", "--vcpus", metavar="N", help="Number of guest vCPUs.")
-VCPU_TYPE = Opt("vcpu_type", "--vcpu-type", metavar="CPUTYPE", complete=".launch.cpu:CPU_TYPES",
+VCPU_TYPE = Opt("vcpu_type", "--vcpu-type", metavar="CPUTYPE",
+                complete=".launch.cpu:CPU_TYPES",
                 help="QEMU CPU model of the vCPUs (EPYC, EPYC-v4, EPYC-Milan, EPYC-Genoa-v2, "
                      "EPYC-Turin, ...; any case).")
 VCPU_SIG = Opt("vcpu_sig", "--vcpu-sig", metavar="VALUE",
@@ -358,7 +359,8 @@ REPORT_VERIFY = Command(
               "--nonce-hex' binds it)."),
      Opt("nonce", "--nonce", metavar="FILE", help="As --nonce-hex, the nonce read from FILE."),
      Opt("id_key", "--id-key", metavar="KEY", help="Expected ID key (key or certificate file)."),
-     Opt("author_key", "--author-key", metavar="KEY", help="Expected author key (key or certificate file)."),
+     Opt("author_key", "--author-key", metavar="KEY",
+         help="Expected author key (key or certificate file)."),
      Opt("id_key_digest", "--id-key-digest", metavar="VALUE",
          help="Expected ID_KEY_DIGEST (48 bytes)."),
      Opt("author_key_digest", "--author-key-digest", metavar="VALUE",

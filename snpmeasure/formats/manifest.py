@@ -77,7 +77,8 @@ def check_manifest(document: object, path: str) -> None:
 
 
 _HEX = re.compile(r"0x[0-9a-f]{1,16}")
-_ENTRY_VALUES = {  # key: (check, what it must be); every key may also be null (docs/manifest.schema.json)
+# key: (check, what it must be); every key may also be null (docs/manifest.schema.json)
+_ENTRY_VALUES = {
     "mode": (lambda v: v in ("sev", "seves", "snp", "snp:svsm"), "sev, seves, snp or snp:svsm"),
     "vcpus": (lambda v: type(v) is int and 1 <= v <= MAX_VCPUS, f"an integer 1..{MAX_VCPUS}"),
     "vcpu_type": (lambda v: isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable(),
