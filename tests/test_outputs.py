@@ -727,6 +727,25 @@ def test_full_disk_is_exit_7_with_one_line(tmp_path, monkeypatch, capsys):
     assert caught.value.errno == errno.ENOSPC and caught.value.exit_code == 7
 
 
+def test_a_directory_that_refuses_writing_is_exit_7(tmp_path, monkeypatch, capsys):
+    """What a non-root user meets in a read-only directory (the suite may run as root, whom
+    permissions do not stop, so the refusal is the operating system's EACCES, injected)."""
+    real_open = os.open
+
+    def open_(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and os.fspath(path).startswith(str(tmp_path)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", open_)
+    assert main(["manifest", "--mode", "sev", "--ovmf", OVMF, "-o",
+                 str(tmp_path / "m.json")]) == 7
+    captured = capsys.readouterr()
+    assert captured.out == "" and one_error_line(captured.err)
+    assert "Permission denied" in captured.err and str(tmp_path) in captured.err
+    assert listing(tmp_path) == []
+
+
 class BrokenStdout:
     def write(self, text):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
