@@ -53,6 +53,9 @@ def write_random(path: str, size: int) -> None:
 def large_inputs(work: str, repeat: int) -> list[str]:
     kernel, initrd = os.path.join(work, "vmlinuz"), os.path.join(work, "initrd.img")
     write_random(kernel, 12 << 20)
+    with open(kernel, "r+b") as handle:  # a bzImage header, which QEMU needs for kernel hashes
+        handle.seek(0x202)
+        handle.write(b"HdrS")
     write_random(initrd, 512 << 20)
     args = ["--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-v4", "--ovmf", OVMF,
             "--kernel", kernel, "--initrd", initrd, "--append", "console=ttyS0"]
@@ -67,13 +70,16 @@ def large_inputs(work: str, repeat: int) -> list[str]:
 
 def startup(repeat: int) -> list[str]:
     args = ["--mode", "snp", "--vcpus", "4", "--vcpu-type", "EPYC-Genoa", "--ovmf", OVMF]
-    ours = median_run([OURS, "measure", *args], repeat * 4)
-    peer = median_run([PEER, *args], repeat * 4)
+    # interleaved, so that both tools meet the same machine state (start-up times are a few
+    # tens of milliseconds, where a background burst shows)
+    runs = [(run([OURS, "measure", *args]), run([PEER, *args])) for _ in range(repeat * 4)]
+    ours = (statistics.median(o[0] for o, _ in runs), max(o[1] for o, _ in runs))
+    peer = (statistics.median(p[0] for _, p in runs), max(p[1] for _, p in runs))
     version = median_run([OURS, "--version"], repeat * 4)
     helptime = median_run([OURS, "measure", "--help"], repeat)
     return ["2. small job start-up (README main job: 4 MiB OVMF, no kernel)",
             f"   snpmeasure {ours[0] * 1000:.1f} ms, peer {peer[0] * 1000:.1f} ms, "
-            f"ratio {ours[0] / peer[0]:.2f} (target <= 1.20)",
+            f"ratio {ours[0] / peer[0]:.2f} (target <= 0.75, issue 11)",
             f"   snpmeasure --version {version[0] * 1000:.1f} ms, measure --help "
             f"{helptime[0] * 1000:.1f} ms"]
 

@@ -93,14 +93,12 @@ from __future__ import annotations
 import _thread
 import errno
 import hashlib
-import json
 import os
 import stat
 import sys
 
 from .errors import ConfigError, FormatError, InputError, OutputError, input_error
 from .limits import MAX_BATCH_FILES, MAX_SMALL_FILE, MAX_STDIN
-from .text import printable
 
 CHUNK_SIZE = 1 << 20
 
@@ -389,6 +387,18 @@ def take_stdout_failure() -> OutputError | None:
     return failure
 
 
+def _signal_functions():
+    """The signal functions and constants: CPython's ``_signal`` itself where it exists, since
+    the ``signal`` module wraps them in enums whose import costs a tenth of ``measure``'s
+    start-up; ``signal`` elsewhere. Handlers and numbers are plain ints either way."""
+    try:
+        import _signal
+        return _signal
+    except ImportError:
+        import signal
+        return signal
+
+
 class output_guard:
     """Around one command-line run (``cli.main``): SIGINT, SIGTERM and SIGHUP raise
     :class:`Interrupted` in the main thread (the writers roll back, see the module's guarantee
@@ -411,8 +421,7 @@ class output_guard:
         return self
 
     def _install(self) -> None:
-        import signal
-
+        signal = _signal_functions()
         if _signals.owner is None:
             _signals.owner = _thread.get_ident()
             _signals.depth, _signals.pending = 0, None
@@ -423,7 +432,8 @@ class output_guard:
                     continue
                 try:
                     previous = signal.getsignal(number)
-                    if previous is signal.SIG_DFL or previous is signal.default_int_handler:
+                    if (isinstance(previous, int) and previous == signal.SIG_DFL) \
+                            or previous is signal.default_int_handler:
                         self._saved.append((number, previous))
                         signal.signal(number, _on_signal)
                 except (ValueError, OSError):  # not the main thread
@@ -437,7 +447,7 @@ class output_guard:
 
     def _restore(self) -> int | None:
         """Restore stdout and the handlers; the signal that arrived meanwhile, if any."""
-        import signal
+        signal = _signal_functions()
 
         if self._wrapped:
             sys.stdout, self._wrapped = self._stdout, False
@@ -829,9 +839,12 @@ def _not_a_batch(path: str) -> str | None:
                 if count >= MAX_BATCH_FILES:
                     return f"holds more than {MAX_BATCH_FILES} files"
                 if not entry.is_file(follow_symlinks=False):
+                    from .text import printable
                     return f"holds {printable(entry.name)}, which is not a regular file"
         if info.st_size > MAX_SMALL_FILE:
             return f"its {BATCH_MARKER} is larger than an index"
+        import json  # here: the measure path never needs it (start-up time)
+
         with open(marker, "rb") as handle:
             document = json.loads(handle.read(MAX_SMALL_FILE + 1))
     except (OSError, ValueError, RecursionError):

@@ -235,3 +235,26 @@ def test_parallel_helper_is_reaped(monkeypatch):
     SnpLaunchDigest().replay(iter(updates), len(updates))
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_runs_of_equal_pages_fold_in_as_every_page_does():
+    """extend_pages reuses the digest of a page equal to the one before it (firmware padding):
+    the result equals hashing every page, for bytes and memoryviews, with runs at the start,
+    in the middle and at the end, and pages that differ in their last byte only."""
+    import hashlib
+    import random
+    import struct
+
+    def by_hand(gpa, data):  # the SNP ABI's PAGE_INFO chain, one page at a time: DIGEST_CUR,
+        digest = bytes(48)   # CONTENTS, LENGTH 0x70, PAGE_TYPE (1, NORMAL), IMI_PAGE,
+        for at in range(0, len(data), 4096):  # VMPL3..1 permissions (4 bytes), GPA
+            info = struct.pack("<HBB4xQ", 0x70, 1, 0, gpa + at)
+            digest = hashlib.sha384(digest + hashlib.sha384(data[at:at + 4096]).digest()
+                                    + info).digest()
+        return digest
+
+    ff, zero = b"\xff" * 4096, bytes(4096)
+    last_byte = bytes(4095) + b"\x01"
+    data = ff * 3 + zero + last_byte + zero * 2 + random.Random(3).randbytes(4096) + ff * 2
+    for value in (data, memoryview(data), bytearray(data)):
+        assert SnpLaunchDigest().extend_pages(0x1000, value).digest == by_hand(0x1000, data)

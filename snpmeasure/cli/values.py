@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from bisect import bisect_left, bisect_right
 
 from ..errors import ConfigError, HostRuleError, input_error
 from ..launch.config import MeasurementConfig, Mode
@@ -93,6 +92,8 @@ def int_list(flag: str, text: str) -> list[int]:
 def _new_ranges(starts: list[int], ends: list[int], low: int, high: int) -> list[tuple[int, int]]:
     """The parts of ``low..high`` not yet in the ranges ``starts``/``ends`` (ascending), which
     then take ``low..high`` in, merged with the ranges it overlaps or touches."""
+    from bisect import bisect_left, bisect_right  # lists only: measure's start-up skips it
+
     first = bisect_left(ends, low - 1)     # the first range ending at or after low - 1
     last = bisect_right(starts, high + 1)  # past the last range starting at or before high + 1
     gaps = []
