@@ -145,15 +145,11 @@ def _spool(stream, name: str):
     return spool
 
 
-def _spooled(key: str, opener):
-    """The spool of ``key``, made from the stream ``opener()`` returns on first use."""
-    if key not in _Spools.files:
-        stream, close = opener()
-        try:
-            _Spools.files[key] = _spool(stream, key)
-        finally:
-            if close:
-                stream.close()
+def _spooled(key: str, stream=None):
+    """A new handle, at the start, on the spool of ``key``; made from ``stream`` if given
+    (the first use of that input in this run)."""
+    if stream is not None:
+        _Spools.files[key] = _spool(stream, key)
     handle = os.fdopen(os.dup(_Spools.files[key].fileno()), "rb")
     handle.seek(0)
     return handle
@@ -163,7 +159,7 @@ def _stdin():
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         raise InputError("-", "standard input is not available")
-    return stream, False
+    return stream
 
 
 def reset_inputs() -> None:
@@ -178,10 +174,10 @@ def open_input(path: str | os.PathLike):
     pipe is read once and kept (both spooled, see the module's "Reading"); devices are refused;
     OS errors become :class:`InputError`."""
     key = os.fspath(path)
+    if key in _Spools.files:  # standard input or a pipe already read in this run
+        return _spooled(key)
     if key == "-":
-        return _spooled(key, _stdin)
-    if key in _Spools.files:  # a pipe already read in this run: it cannot be opened again
-        return _spooled(key, None)
+        return _spooled(key, _stdin())
     try:
         handle = open(path, "rb")
     except OSError as exc:
@@ -190,10 +186,11 @@ def open_input(path: str | os.PathLike):
         check_not_device(path, handle)
         if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return handle
+        with handle:  # a FIFO or pipe: it can be read only once
+            return _spooled(key, handle)
     except BaseException:
         handle.close()
         raise
-    return _spooled(key, lambda: (handle, True))
 
 
 def read_file(path: str | os.PathLike, limit: int = MAX_SMALL_FILE,

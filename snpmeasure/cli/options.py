@@ -111,6 +111,11 @@ IGVM_QEMU_OPTIONS = (
 # -- keys and passphrases ----------------------------------------------------------------------
 OUTPUT_FORMAT = Opt("output_format", "--output-format", metavar="hex|base64", default="hex",
                     help="Measurement output format.")
+# the signer of a manifest (id-block --manifest, report verify, export)
+MANIFEST_KEY = Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
+                   help="Accept only a manifest signed by this key (public key, private key or "
+                        "certificate; ECDSA P-256/P-384 or Ed25519). Repeatable: any one "
+                        "suffices; a signed manifest is read only with its key.")
 VERBOSE = Opt("verbose", "-v", "--verbose", kind=FLAG,
               help="Print 'Calculated <MODE> guest measurement: <value>'.")
 JSON = Opt("json_output", "--json", kind=FLAG, help="Print JSON.")
@@ -196,8 +201,7 @@ ID_BLOCK = Command(
        Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
            help="Sign one ID block per SEV-SNP entry of this manifest (with --out-dir; one "
                 "manifest per batch)."),
-       Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
-           help="The key a signed --manifest must be signed by (repeatable)."),
+       MANIFEST_KEY,
        Opt("out_dir", "--out-dir", metavar="DIR",
            help="With --manifest: write NNNN.id-block.bin, NNNN.id-auth.bin and index.json into "
                 "DIR, which appears whole (--force replaces an earlier batch)."),
@@ -346,9 +350,7 @@ REPORT_VERIFY = Command(
      Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
          help="A manifest from 'snpmeasure manifest' (plain or signed): the measurement must "
               "be one of its entries. Repeatable: an entry of any of them."),
-     Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
-         help="Accept only a manifest signed by this key (public key, private key or "
-              "certificate; ECDSA P-256/P-384 or Ed25519). Repeatable: any one suffices."),
+     MANIFEST_KEY,
      Opt("host_data", "--host-data", metavar="VALUE",
          help="Expected HOST_DATA (32 bytes, hex or base64)."),
      Opt("report_data", "--report-data", metavar="VALUE",
@@ -444,9 +446,7 @@ EXPORT = Command(
      Opt("manifest", "--manifest", kind=MULTI, metavar="FILE",
          help="A manifest from 'snpmeasure manifest' (repeatable; the SEV-SNP entries are "
               "used)."),
-     Opt("manifest_key", "--manifest-key", kind=MULTI, metavar="KEY",
-         help="The key signed manifests must be signed by (repeatable). A signed manifest is "
-              "read only with its key."),
+     MANIFEST_KEY,
      Opt("measurement_encoding", "--measurement-encoding", metavar="hex|base64", default="hex",
          help="rvps: how to spell snp_launch_measurement: hex (Trustee v0.18.0 and later) or "
               "base64 (v0.10 to v0.17)."),

@@ -96,13 +96,11 @@ class SnpLaunchDigest:
             # a page equal to the one before it has its digest: firmware images are mostly
             # runs of padding (the sample OVMF: 839 of 1024 pages). Pages are compared as
             # bytes (a 4 KiB copy and a memcmp), not as memoryviews (compared per element).
-            source = data if isinstance(data, bytes) else view
+            copied = isinstance(data, bytes)  # slicing bytes copies; a view needs tobytes()
             previous, contents = None, b""
             for index in range(head):
                 at = index * size
-                page = source[at:at + size]
-                if not isinstance(page, bytes):
-                    page = page.tobytes()
+                page = data[at:at + size] if copied else view[at:at + size].tobytes()
                 if page != previous:
                     previous, contents = page, sha384(page).digest()
                 digest = sha384(digest + contents + pack(length, page_type, 0, gpa + at)).digest()
